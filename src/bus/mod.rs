@@ -1,0 +1,33 @@
+//! The generic event bus. It knows nothing of Discord.
+//!
+//! - [`Feed<T>`]: one type, delivered into subscriber-owned `mpsc` channels
+//!   (go-ethereum's `event.Feed`).
+//! - [`TypeMux`]: any type, routed by `TypeId`, consumed as typed streams
+//!   ([`EventStream`], [`LossyStream`], [`TypeMuxSubscription`]).
+//! - [`Subscription`]: a running producer with an error channel; Drop
+//!   unsubscribes.
+//! - [`resubscribe`] / [`resubscribe_err`]: keep a subscription established
+//!   with capped, jittered backoff.
+//! - [`SubscriptionScope`]: unsubscribe many at once.
+//!
+//! Delivery is lossless by default: a full reliable subscriber makes the
+//! producer wait, and one that leaves releases it at once. Lossy delivery is
+//! opt-in and always reports what was lost.
+
+mod feed;
+mod lossy;
+mod mux;
+mod resubscribe;
+mod ring;
+mod scope;
+mod stream;
+mod subscription;
+
+pub use feed::Feed;
+pub use mux::{
+    DEFAULT_CAPACITY, MuxClosed, SubscribeMany, TypeMux, TypeMuxEvent, TypeMuxSubscription,
+};
+pub use resubscribe::{resubscribe, resubscribe_err};
+pub use scope::SubscriptionScope;
+pub use stream::{EventStream, Lagged, LossyStream, TryRecvError};
+pub use subscription::{BoxError, Subscription, Unsubscribed};
