@@ -1,43 +1,4 @@
 //! One-to-many delivery of a single type into the subscribers' own channels.
-//!
-//! [`Feed<T>`] is go-ethereum's `event.Feed` in Rust. Subscribers hand it the
-//! sending half of a bounded [`tokio::sync::mpsc`] channel; [`Feed::send`]
-//! delivers a clone of the value into each.
-//!
-//! # Delivery semantics
-//!
-//! - **Lossless.** A value is delivered to every subscriber that was
-//!   subscribed when `send` started. A subscriber whose channel is full makes
-//!   `send` wait: slow subscribers are not dropped.
-//! - **Release on leave.** A subscriber that unsubscribes, or whose receiver
-//!   is dropped, while `send` waits on it releases the `send` at once; it is
-//!   not counted in the return value.
-//! - **Order.** Values sent by one task arrive at each subscriber in the order
-//!   they were sent. Concurrent `send`s from several tasks all arrive; their
-//!   relative order is the order in which they reach each channel.
-//! - **No deadlock on unsubscribe.** Unsubscribing never waits on a `send`, so
-//!   a subscriber may unsubscribe from inside its own receive loop.
-//! - Subscribing the same channel twice delivers every value twice.
-//!
-//! # Examples
-//!
-//! ```
-//! use shardbus::Feed;
-//! use tokio::sync::mpsc;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let feed = Feed::<u64>::default();
-//! let (tx, mut rx) = mpsc::channel(16);
-//! let sub = feed.subscribe(tx);
-//!
-//! assert_eq!(feed.send(7).await, 1);
-//! assert_eq!(rx.recv().await, Some(7));
-//!
-//! sub.unsubscribe();
-//! assert_eq!(feed.send(8).await, 0);
-//! # }
-//! ```
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,11 +11,49 @@ use tokio_util::sync::CancellationToken;
 
 use super::subscription::Subscription;
 
-/// A one-to-many channel of `T` values into subscriber-owned `mpsc` channels;
-/// see the [module docs](self).
+/// A one-to-many channel of `T` values into subscriber-owned `mpsc` channels.
 ///
 /// `Feed` is a cheap handle: clones share the same subscribers. The zero value
 /// ([`Default`]) is ready to use.
+///
+/// [`Feed<T>`] is go-ethereum's `event.Feed` in Rust. Subscribers hand it the
+/// sending half of a bounded [`tokio::sync::mpsc`] channel; [`Feed::send`]
+/// delivers a clone of the value into each.
+///
+/// # Delivery semantics
+///
+/// - **Lossless.** A value is delivered to every subscriber that was
+///   subscribed when `send` started. A subscriber whose channel is full makes
+///   `send` wait: slow subscribers are not dropped.
+/// - **Release on leave.** A subscriber that unsubscribes, or whose receiver
+///   is dropped, while `send` waits on it releases the `send` at once; it is
+///   not counted in the return value.
+/// - **Order.** Values sent by one task arrive at each subscriber in the order
+///   they were sent. Concurrent `send`s from several tasks all arrive; their
+///   relative order is the order in which they reach each channel.
+/// - **No deadlock on unsubscribe.** Unsubscribing never waits on a `send`, so
+///   a subscriber may unsubscribe from inside its own receive loop.
+/// - Subscribing the same channel twice delivers every value twice.
+///
+/// # Examples
+///
+/// ```
+/// use shardbus::Feed;
+/// use tokio::sync::mpsc;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let feed = Feed::<u64>::default();
+/// let (tx, mut rx) = mpsc::channel(16);
+/// let sub = feed.subscribe(tx);
+///
+/// assert_eq!(feed.send(7).await, 1);
+/// assert_eq!(rx.recv().await, Some(7));
+///
+/// sub.unsubscribe();
+/// assert_eq!(feed.send(8).await, 0);
+/// # }
+/// ```
 pub struct Feed<T> {
     /// The subscriber list, shared by clones of this handle and by the
     /// subscriptions it returned (which remove themselves from it).
@@ -141,13 +140,12 @@ impl<T: Clone + Send + 'static> Feed<T> {
             });
         });
         let weak = Arc::downgrade(&self.inner);
-        let sub = Subscription::passive(move || {
+        Subscription::passive(move || {
             token.cancel();
             if let Some(inner) = weak.upgrade() {
                 inner.update(|subs| subs.retain(|e| e.id != id));
             }
-        });
-        sub
+        })
     }
 
     /// Delivers `value` to every current subscriber and returns how many

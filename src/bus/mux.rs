@@ -1,60 +1,4 @@
 //! The typed event bus: any `Send + Sync + 'static` value, routed by type.
-//!
-//! [`TypeMux`] is go-ethereum's `event.TypeMux` with the types checked by the
-//! compiler: [`post`](TypeMux::post) a value of type `E` and every subscriber
-//! of `E` (and only of `E`) receives it as an `Arc<E>`.
-//!
-//! # Delivery semantics
-//!
-//! - **Reliable by default.** A post is delivered to every reliable
-//!   subscriber ([`subscribe`](TypeMux::subscribe),
-//!   [`subscribe_many`](TypeMux::subscribe_many)) that existed when the post
-//!   started. If one of them is `capacity` events behind, the post waits for
-//!   it (backpressure); dropping or unsubscribing that subscriber releases
-//!   the post at once. Subscribers created after a post started do not
-//!   receive it.
-//! - **Lossy on request.** [`subscribe_lossy`](TypeMux::subscribe_lossy)
-//!   subscribers never slow a post; when they fall behind they are told how
-//!   many events they missed ([`Lagged`](super::Lagged)).
-//! - **Order.** Events posted by one task arrive at each subscriber in post
-//!   order. A [`TypeMuxSubscription`] keeps that order across its types.
-//! - **One allocation per post.** Every subscriber receives the same `Arc<E>`;
-//!   posting a type nobody subscribes to allocates nothing and returns `0`.
-//! - **Stop.** [`stop`](TypeMux::stop) makes later posts fail with
-//!   [`MuxClosed`], waits for posts in flight, then ends every stream once it
-//!   has yielded the events already posted. Subscribing after `stop` gives a
-//!   stream that has already ended.
-//!
-//! Each event type has its own shared ring of `capacity` slots that every
-//! reliable subscriber reads with its own cursor, so a post costs the same
-//! whether one task or sixty-four listen.
-//!
-//! # Examples
-//!
-//! ```
-//! use shardbus::TypeMux;
-//! use futures::StreamExt;
-//!
-//! #[derive(Debug)]
-//! struct MessageCreate { content: String }
-//! #[derive(Debug)]
-//! struct TypingStart;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let bus = TypeMux::new();
-//! let mut messages = bus.subscribe::<MessageCreate>();
-//!
-//! assert_eq!(bus.post(TypingStart).await, Ok(0)); // nobody listens to that
-//! assert_eq!(bus.post(MessageCreate { content: "hi".into() }).await, Ok(1));
-//!
-//! let msg = messages.next().await.unwrap();
-//! assert_eq!(msg.content, "hi");
-//!
-//! bus.stop().await;
-//! assert!(messages.next().await.is_none());
-//! # }
-//! ```
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -81,7 +25,63 @@ use super::subscription::Subscription;
 /// posts wait for it.
 pub const DEFAULT_CAPACITY: usize = 128;
 
-/// A typed publish/subscribe bus; see the [module docs](self).
+/// A typed publish/subscribe bus.
+///
+/// [`TypeMux`] is go-ethereum's `event.TypeMux` with the types checked by the
+/// compiler: [`post`](TypeMux::post) a value of type `E` and every subscriber
+/// of `E` (and only of `E`) receives it as an `Arc<E>`.
+///
+/// # Delivery semantics
+///
+/// - **Reliable by default.** A post is delivered to every reliable
+///   subscriber ([`subscribe`](TypeMux::subscribe),
+///   [`subscribe_many`](TypeMux::subscribe_many)) that existed when the post
+///   started. If one of them is `capacity` events behind, the post waits for
+///   it (backpressure); dropping or unsubscribing that subscriber releases
+///   the post at once. Subscribers created after a post started do not
+///   receive it.
+/// - **Lossy on request.** [`subscribe_lossy`](TypeMux::subscribe_lossy)
+///   subscribers never slow a post; when they fall behind they are told how
+///   many events they missed ([`Lagged`](super::Lagged)).
+/// - **Order.** Events posted by one task arrive at each subscriber in post
+///   order. A [`TypeMuxSubscription`] keeps that order across its types.
+/// - **One allocation per post.** Every subscriber receives the same `Arc<E>`;
+///   posting a type nobody subscribes to allocates nothing and returns `0`.
+/// - **Stop.** [`stop`](TypeMux::stop) makes later posts fail with
+///   [`MuxClosed`], waits for posts in flight, then ends every stream once it
+///   has yielded the events already posted. Subscribing after `stop` gives a
+///   stream that has already ended.
+///
+/// Each event type has its own shared ring of `capacity` slots that every
+/// reliable subscriber reads with its own cursor, so a post costs the same
+/// whether one task or sixty-four listen.
+///
+/// # Examples
+///
+/// ```
+/// use shardbus::TypeMux;
+/// use futures::StreamExt;
+///
+/// #[derive(Debug)]
+/// struct MessageCreate { content: String }
+/// #[derive(Debug)]
+/// struct TypingStart;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let bus = TypeMux::new();
+/// let mut messages = bus.subscribe::<MessageCreate>();
+///
+/// assert_eq!(bus.post(TypingStart).await, Ok(0)); // nobody listens to that
+/// assert_eq!(bus.post(MessageCreate { content: "hi".into() }).await, Ok(1));
+///
+/// let msg = messages.next().await.unwrap();
+/// assert_eq!(msg.content, "hi");
+///
+/// bus.stop().await;
+/// assert!(messages.next().await.is_none());
+/// # }
+/// ```
 ///
 /// `TypeMux` is a cheap handle (`Clone` shares the same bus) and is `Send +
 /// Sync`, so producers and subscribers on any task can hold it.

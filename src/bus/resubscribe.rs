@@ -1,53 +1,4 @@
 //! Keeping a subscription established across failures.
-//!
-//! [`resubscribe`] and [`resubscribe_err`] are go-ethereum's `Resubscribe`
-//! and `ResubscribeErr`: they call a function that establishes a
-//! [`Subscription`], wait for that subscription to fail, and call the
-//! function again, until the outer subscription they return is
-//! unsubscribed or an established subscription ends cleanly.
-//!
-//! # Backoff
-//!
-//! - When an established subscription fails, the function is called again at
-//!   once: the connection worked, so the failure says nothing about the rate.
-//! - When the function itself fails, the next call waits. The wait starts at
-//!   `backoff_max / 10`, doubles after each failed call and never exceeds
-//!   `backoff_max`; it starts over at `backoff_max / 10` when the failed
-//!   attempt began more than `backoff_max` ago, so the delay follows the
-//!   error rate.
-//! - Each wait gets up to 100% random jitter (capped at `backoff_max`), so
-//!   many shards that lost their connection together do not retry in
-//!   lockstep. The delay sequence comes from [`backon`].
-//!
-//! # Cancellation
-//!
-//! Unsubscribing the outer subscription stops everything at once: an
-//! attempt in flight is dropped (its [`Unsubscribed`] completes first, for
-//! functions that hand the signal to work they spawn), a backoff wait ends,
-//! and the established inner subscription is unsubscribed.
-//!
-//! # Examples
-//!
-//! ```
-//! use std::time::Duration;
-//! use shardbus::{resubscribe, BoxError, Feed};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let feed = Feed::<u32>::new();
-//! let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-//! let source = feed.clone();
-//! let sub = resubscribe(Duration::from_secs(10), move |_unsubscribed| {
-//!     let (source, tx) = (source.clone(), tx.clone());
-//!     async move { Ok::<_, BoxError>(source.subscribe(tx)) }
-//! });
-//! # tokio::task::yield_now().await;
-//! # while feed.is_empty() { tokio::task::yield_now().await; }
-//! feed.send(1).await;
-//! assert_eq!(rx.recv().await, Some(1));
-//! sub.unsubscribe();
-//! # }
-//! ```
 
 use std::future::Future;
 use std::time::Duration;
@@ -57,8 +8,56 @@ use tokio::time::Instant;
 
 use super::subscription::{BoxError, Subscription, Unsubscribed};
 
-/// Keeps the subscription made by `f` established; see the
-/// [module docs](self).
+/// Keeps the subscription made by `f` established.
+///
+/// [`resubscribe`] and [`resubscribe_err`] are go-ethereum's `Resubscribe`
+/// and `ResubscribeErr`: they call a function that establishes a
+/// [`Subscription`], wait for that subscription to fail, and call the
+/// function again, until the outer subscription they return is
+/// unsubscribed or an established subscription ends cleanly.
+///
+/// # Backoff
+///
+/// - When an established subscription fails, the function is called again at
+///   once: the connection worked, so the failure says nothing about the rate.
+/// - When the function itself fails, the next call waits. The wait starts at
+///   `backoff_max / 10`, doubles after each failed call and never exceeds
+///   `backoff_max`; it starts over at `backoff_max / 10` when the failed
+///   attempt began more than `backoff_max` ago, so the delay follows the
+///   error rate.
+/// - Each wait gets up to 100% random jitter (capped at `backoff_max`), so
+///   many shards that lost their connection together do not retry in
+///   lockstep. The delay sequence comes from [`backon`].
+///
+/// # Cancellation
+///
+/// Unsubscribing the outer subscription stops everything at once: an
+/// attempt in flight is dropped (its [`Unsubscribed`] completes first, for
+/// functions that hand the signal to work they spawn), a backoff wait ends,
+/// and the established inner subscription is unsubscribed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shardbus::{resubscribe, BoxError, Feed};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let feed = Feed::<u32>::new();
+/// let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+/// let source = feed.clone();
+/// let sub = resubscribe(Duration::from_secs(10), move |_unsubscribed| {
+///     let (source, tx) = (source.clone(), tx.clone());
+///     async move { Ok::<_, BoxError>(source.subscribe(tx)) }
+/// });
+/// # tokio::task::yield_now().await;
+/// # while feed.is_empty() { tokio::task::yield_now().await; }
+/// feed.send(1).await;
+/// assert_eq!(rx.recv().await, Some(1));
+/// sub.unsubscribe();
+/// # }
+/// ```
 ///
 /// The returned subscription's [`err`](Subscription::err) yields `None` when
 /// it ends: after `unsubscribe`, or once an established subscription ended
@@ -75,7 +74,7 @@ where
     resubscribe_err(backoff_max, move |unsubscribed, _| f(unsubscribed))
 }
 
-/// Like [`resubscribe`], and `f` also receives the error of the
+/// Like [`resubscribe`] (whose docs describe the backoff), and `f` also receives the error of the
 /// subscription that failed before this attempt.
 ///
 /// The error is `None` on the first call, and is handed over once: on the

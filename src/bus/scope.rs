@@ -1,32 +1,4 @@
 //! Unsubscribing many subscriptions at once.
-//!
-//! [`SubscriptionScope`] is go-ethereum's `SubscriptionScope`: code that owns
-//! several subscriptions tracks them in a scope and ends them all with one
-//! [`close`](SubscriptionScope::close). Plugins use one each, so unloading a
-//! plugin stops every handler and stream it made.
-//!
-//! # Examples
-//!
-//! ```
-//! use shardbus::{Feed, SubscriptionScope};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let feed = Feed::<u8>::new();
-//! let scope = SubscriptionScope::default();
-//! let (tx, _rx) = tokio::sync::mpsc::channel(1);
-//! let a = scope.track(feed.subscribe(tx.clone())).unwrap();
-//! let _b = scope.track(feed.subscribe(tx.clone())).unwrap();
-//! assert_eq!(scope.count(), 2);
-//!
-//! a.unsubscribe(); // leaves the scope
-//! assert_eq!(scope.count(), 1);
-//!
-//! scope.close(); // unsubscribes the rest
-//! assert_eq!((scope.count(), feed.len()), (0, 0));
-//! assert!(scope.track(feed.subscribe(tx)).is_none());
-//! # }
-//! ```
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,8 +6,35 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::subscription::{Shared, Subscription};
 
-/// A set of subscriptions that can be unsubscribed together; see the
-/// [module docs](self).
+/// A set of subscriptions that can be unsubscribed together.
+///
+/// [`SubscriptionScope`] is go-ethereum's `SubscriptionScope`: code that owns
+/// several subscriptions tracks them in a scope and ends them all with one
+/// [`close`](SubscriptionScope::close). Plugins use one each, so unloading a
+/// plugin stops every handler and stream it made.
+///
+/// # Examples
+///
+/// ```
+/// use shardbus::{Feed, SubscriptionScope};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let feed = Feed::<u8>::new();
+/// let scope = SubscriptionScope::default();
+/// let (tx, _rx) = tokio::sync::mpsc::channel(1);
+/// let a = scope.track(feed.subscribe(tx.clone())).unwrap();
+/// let _b = scope.track(feed.subscribe(tx.clone())).unwrap();
+/// assert_eq!(scope.count(), 2);
+///
+/// a.unsubscribe(); // leaves the scope
+/// assert_eq!(scope.count(), 1);
+///
+/// scope.close(); // unsubscribes the rest
+/// assert_eq!((scope.count(), feed.len()), (0, 0));
+/// assert!(scope.track(feed.subscribe(tx)).is_none());
+/// # }
+/// ```
 ///
 /// The zero value ([`Default`]) is ready to use. Clones share the same set.
 #[derive(Clone, Default)]

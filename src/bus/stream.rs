@@ -25,7 +25,13 @@ use super::lossy::{LossyQueue, Next};
 use super::ring::{Receiver, TryRecv};
 use super::subscription::Subscription;
 
-/// A reliable subscription to events of type `E`; see the [module docs](self).
+/// A reliable subscription to events of type `E`, made by
+/// [`TypeMux::subscribe`](super::TypeMux::subscribe).
+///
+/// Every event posted after it was created reaches it, in order. While it
+/// lags `capacity` events behind, posts of `E` wait for it; dropping it
+/// unsubscribes and releases them. When the bus stops it yields the events
+/// already posted, then ends.
 ///
 /// # Examples
 ///
@@ -46,8 +52,12 @@ pub struct EventStream<E> {
     rx: Receiver<E>,
 }
 
-/// A subscription that never slows posts and reports what it missed; see the
-/// [module docs](self).
+/// A subscription that never slows posts and reports what it missed, made by
+/// [`TypeMux::subscribe_lossy`](super::TypeMux::subscribe_lossy).
+///
+/// When it falls behind, it yields `Err(Lagged { missed })` with the exact
+/// number of events it lost, then continues with the newest ones. Dropping it
+/// unsubscribes. When the bus stops it yields what it holds, then ends.
 ///
 /// # Examples
 ///

@@ -1,37 +1,4 @@
 //! A running producer of events with an error channel.
-//!
-//! [`Subscription`] is go-ethereum's `event.Subscription` in Rust: a handle on
-//! something that delivers events somewhere (a [`Feed`](super::Feed) writing
-//! into a channel, a task reading a socket, a [`resubscribe`](super::resubscribe)
-//! loop), with two operations:
-//!
-//! - [`Subscription::unsubscribe`] stops it. It is idempotent, takes `&self`,
-//!   can be called from any task any number of times, and dropping the
-//!   `Subscription` does the same.
-//! - [`Subscription::err`] waits for the producer to end. It yields `Some(e)`
-//!   exactly once if the producer failed with `e`, and `None` when it ended
-//!   cleanly or was unsubscribed (and on every later call).
-//!
-//! A producer made with [`Subscription::new`] runs in its own task and is
-//! handed an [`Unsubscribed`] signal: a future that completes when the
-//! subscription is unsubscribed. The producer is expected to watch it and
-//! return promptly; it is never aborted mid-step, so it can clean up.
-//!
-//! # Examples
-//!
-//! ```
-//! use shardbus::{BoxError, Subscription};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let mut sub = Subscription::new(|unsubscribed| async move {
-//!     unsubscribed.await; // a real producer would select! on its work too
-//!     Ok::<(), BoxError>(())
-//! });
-//! sub.unsubscribe();
-//! assert!(sub.err().await.is_none());
-//! # }
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -47,7 +14,40 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 /// cross tasks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A handle on a running producer of events; see the [module docs](self).
+/// A handle on a running producer of events.
+///
+/// [`Subscription`] is go-ethereum's `event.Subscription` in Rust: a handle on
+/// something that delivers events somewhere (a [`Feed`](super::Feed) writing
+/// into a channel, a task reading a socket, a [`resubscribe`](super::resubscribe)
+/// loop), with two operations:
+///
+/// - [`Subscription::unsubscribe`] stops it. It is idempotent, takes `&self`,
+///   can be called from any task any number of times, and dropping the
+///   `Subscription` does the same.
+/// - [`Subscription::err`] waits for the producer to end. It yields `Some(e)`
+///   exactly once if the producer failed with `e`, and `None` when it ended
+///   cleanly or was unsubscribed (and on every later call).
+///
+/// A producer made with [`Subscription::new`] runs in its own task and is
+/// handed an [`Unsubscribed`] signal: a future that completes when the
+/// subscription is unsubscribed. The producer is expected to watch it and
+/// return promptly; it is never aborted mid-step, so it can clean up.
+///
+/// # Examples
+///
+/// ```
+/// use shardbus::{BoxError, Subscription};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut sub = Subscription::new(|unsubscribed| async move {
+///     unsubscribed.await; // a real producer would select! on its work too
+///     Ok::<(), BoxError>(())
+/// });
+/// sub.unsubscribe();
+/// assert!(sub.err().await.is_none());
+/// # }
+/// ```
 ///
 /// Dropping a `Subscription` unsubscribes it.
 #[must_use = "dropping a Subscription unsubscribes it"]
