@@ -161,6 +161,9 @@ struct Topic<E> {
     lossy: ArcSwap<Vec<Arc<LossyQueue<E>>>>,
     /// Serialises changes to `lossy`.
     lossy_write: Mutex<()>,
+    /// How many lossy and multi-type subscribers there are, so posts to a
+    /// topic with stream subscribers only skip looking for them.
+    sinks: AtomicUsize,
 }
 
 /// A type-erased [`Topic`], downcast through its `Any` supertrait.
@@ -252,13 +255,34 @@ impl TypeMux {
     /// ```
     pub async fn post<E: Send + Sync + 'static>(&self, event: E) -> Result<usize, MuxClosed> {
         let _guard = self.inner.enter()?;
-        let Some(topic) = self.inner.topic(TypeId::of::<E>()) else {
-            return Ok(0);
+        // Fast path: only stream subscribers and room in the ring, decided
+        // without cloning the topic handle.
+        let (topic, epoch, mut value) = {
+            let topics = self.inner.topics.load();
+            let Some(entry) = topics.get(&TypeId::of::<E>()) else {
+                return Ok(0);
+            };
+            let Some(topic) = (&**entry as &dyn Any).downcast_ref::<Topic<E>>() else {
+                return Ok(0);
+            };
+            if topic.sinks.load(SeqCst) > 0 {
+                let topic = entry.clone();
+                drop(topics);
+                return Ok(downcast_topic::<E>(&topic).publish(event).await);
+            }
+            let epoch = topic.ring.begin();
+            if !topic.ring.has_receivers() {
+                return Ok(0);
+            }
+            let mut value = Some(Arc::new(event));
+            if let Poll::Ready(n) = topic.ring.poll_send(None, epoch, &mut value) {
+                return Ok(n);
+            }
+            (entry.clone(), epoch, value)
         };
-        let Some(topic) = (&*topic as &dyn Any).downcast_ref::<Topic<E>>() else {
-            return Ok(0);
-        };
-        Ok(topic.publish(event).await)
+        // The ring is full: wait for room, as a parked sender.
+        let ring = &downcast_topic::<E>(&topic).ring;
+        Ok(poll_fn(|cx| ring.poll_send(Some(cx.waker()), epoch, &mut value)).await)
     }
 
     /// Subscribes to events of type `E`, reliably.
@@ -284,11 +308,13 @@ impl TypeMux {
         };
         let queue = Arc::new(LossyQueue::new(capacity));
         topic.update_lossy(|list| list.push(queue.clone()));
+        topic.sinks.fetch_add(1, SeqCst);
         let weak_topic = Arc::downgrade(&topic);
         let weak_queue = Arc::downgrade(&queue);
         let registration = Subscription::passive(move || {
             if let (Some(topic), Some(queue)) = (weak_topic.upgrade(), weak_queue.upgrade()) {
                 topic.update_lossy(|list| list.retain(|q| !Arc::ptr_eq(q, &queue)));
+                topic.sinks.fetch_sub(1, SeqCst);
             }
         });
         // A stop that ran between topic lookup and registration closed the
@@ -388,6 +414,15 @@ impl TypeMux {
     }
 }
 
+/// The concrete topic behind a map entry for `E`.
+fn downcast_topic<E: Send + Sync + 'static>(topic: &Arc<dyn AnyTopic>) -> &Topic<E> {
+    match (&**topic as &dyn Any).downcast_ref::<Topic<E>>() {
+        Some(topic) => topic,
+        // The map only ever holds `Topic<E>` under `TypeId::of::<E>()`.
+        None => unreachable!("topic map entry of the wrong type"),
+    }
+}
+
 /// Recovers the concrete topic from the map entry.
 fn topic_arc<E: Send + Sync + 'static>(topic: Arc<dyn AnyTopic>) -> Option<Arc<Topic<E>>> {
     // The map only ever holds `Topic<E>` under `TypeId::of::<E>()`.
@@ -403,10 +438,6 @@ impl Inner {
             return Err(MuxClosed);
         }
         Ok(guard)
-    }
-
-    fn topic(&self, id: TypeId) -> Option<Arc<dyn AnyTopic>> {
-        self.topics.load().get(&id).cloned()
     }
 }
 
@@ -425,6 +456,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             many: Feed::new(),
             lossy: ArcSwap::from_pointee(Vec::new()),
             lossy_write: Mutex::new(()),
+            sinks: AtomicUsize::new(0),
         }
     }
 
@@ -442,7 +474,9 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let mut delivered = lossy.iter().filter(|q| q.push(event.clone())).count();
         drop(lossy);
         if self.ring.has_receivers() {
-            delivered += poll_fn(|cx| self.ring.poll_send(cx, epoch, &event)).await;
+            let mut value = Some(event.clone());
+            delivered +=
+                poll_fn(|cx| self.ring.poll_send(Some(cx.waker()), epoch, &mut value)).await;
         }
         if !many.is_empty() {
             let wrapped = TypeMuxEvent {
@@ -513,6 +547,11 @@ impl SubscribeMany {
                 }
             }
         }
+        // A stop that closed the topics while we registered would leave our
+        // sender in a feed nobody closes again.
+        if self.mux.is_stopped() {
+            subs.clear();
+        }
         drop(tx);
         TypeMuxSubscription {
             rx,
@@ -528,7 +567,15 @@ fn register_many<E: Send + Sync + 'static>(
     tx: &mpsc::Sender<TypeMuxEvent>,
 ) -> Option<Subscription> {
     let topic = mux.topic_or_create::<E>()?;
-    Some(topic.many.subscribe(tx.clone()))
+    topic.sinks.fetch_add(1, SeqCst);
+    let sub = topic.many.subscribe(tx.clone());
+    let weak = Arc::downgrade(&topic);
+    sub.shared().add_hook(Box::new(move || {
+        if let Some(topic) = weak.upgrade() {
+            topic.sinks.fetch_sub(1, SeqCst);
+        }
+    }));
+    Some(sub)
 }
 
 impl TypeMuxSubscription {
