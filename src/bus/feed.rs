@@ -172,8 +172,32 @@ impl<T: Clone + Send + 'static> Feed<T> {
     /// # }
     /// ```
     pub async fn send(&self, value: T) -> usize {
-        let snapshot = self.snapshot();
-        Self::send_to(&snapshot, value).await
+        // First pass without waiting, under the cheap guard; only a full
+        // subscriber makes us take an owned snapshot (of the same list).
+        let guard = self.inner.subs.load();
+        let len = guard.len();
+        let mut value = Some(value);
+        let mut delivered = 0;
+        let mut blocked = None;
+        for i in 0..len {
+            let Some(v) = next_value(&mut value, i + 1 == len) else {
+                break;
+            };
+            match try_deliver(&guard[i], v) {
+                Attempt::Delivered => delivered += 1,
+                Attempt::Skipped => {}
+                Attempt::Full(v) => {
+                    blocked = Some((i, v));
+                    break;
+                }
+            }
+        }
+        let Some((i, v)) = blocked else {
+            return delivered;
+        };
+        let snapshot = Snapshot(arc_swap::Guard::into_inner(guard));
+        delivered += usize::from(deliver_waiting(&snapshot.0[i], v).await);
+        delivered + Self::deliver_rest(&snapshot.0[i + 1..], value).await
     }
 
     /// The subscribers a delivery starting now must reach.
@@ -184,15 +208,23 @@ impl<T: Clone + Send + 'static> Feed<T> {
     /// Delivers `value` to the subscribers in `snapshot` that are still
     /// subscribed; see [`send`](Self::send).
     pub(crate) async fn send_to(snapshot: &Snapshot<T>, value: T) -> usize {
-        let subs = &snapshot.0[..];
-        let Some((last, rest)) = subs.split_last() else {
-            return 0;
-        };
+        Self::deliver_rest(&snapshot.0, Some(value)).await
+    }
+
+    /// Delivers `value` to each of `subs` in turn, waiting where needed.
+    async fn deliver_rest(subs: &[Entry<T>], mut value: Option<T>) -> usize {
         let mut delivered = 0;
-        for entry in rest {
-            delivered += usize::from(deliver(entry, value.clone()).await);
+        for (i, entry) in subs.iter().enumerate() {
+            let Some(v) = next_value(&mut value, i + 1 == subs.len()) else {
+                break;
+            };
+            delivered += usize::from(match try_deliver(entry, v) {
+                Attempt::Delivered => true,
+                Attempt::Skipped => false,
+                Attempt::Full(v) => deliver_waiting(entry, v).await,
+            });
         }
-        delivered + usize::from(deliver(last, value).await)
+        delivered
     }
 
     /// The number of subscribers whose receiver is still alive.
@@ -224,27 +256,47 @@ impl<T> Snapshot<T> {
     }
 }
 
-/// Delivers one value to one subscriber; `true` if it was delivered.
-async fn deliver<T>(entry: &Entry<T>, value: T) -> bool {
+/// The value for the next subscriber: a clone, or the value itself for the
+/// last one.
+fn next_value<T: Clone>(value: &mut Option<T>, last: bool) -> Option<T> {
+    if last { value.take() } else { value.clone() }
+}
+
+/// What a non-waiting delivery attempt did.
+enum Attempt<T> {
+    /// The value is in the subscriber's channel.
+    Delivered,
+    /// The subscriber has left; not counted.
+    Skipped,
+    /// The channel is full; here is the value back.
+    Full(T),
+}
+
+/// Delivers one value to one subscriber if its channel has room.
+fn try_deliver<T>(entry: &Entry<T>, value: T) -> Attempt<T> {
     if entry.token.is_cancelled() {
-        return false;
+        return Attempt::Skipped;
     }
     match entry.tx.try_send(value) {
-        Ok(()) => true,
-        Err(TrySendError::Closed(_)) => false,
-        Err(TrySendError::Full(value)) => {
-            tokio::select! {
-                biased;
-                () = entry.token.cancelled() => false,
-                permit = entry.tx.reserve() => match permit {
-                    Ok(permit) => {
-                        permit.send(value);
-                        true
-                    }
-                    Err(_) => false,
-                },
+        Ok(()) => Attempt::Delivered,
+        Err(TrySendError::Closed(_)) => Attempt::Skipped,
+        Err(TrySendError::Full(value)) => Attempt::Full(value),
+    }
+}
+
+/// Waits for room in a full subscriber's channel, or for it to leave;
+/// `true` if the value was delivered.
+async fn deliver_waiting<T>(entry: &Entry<T>, value: T) -> bool {
+    tokio::select! {
+        biased;
+        () = entry.token.cancelled() => false,
+        permit = entry.tx.reserve() => match permit {
+            Ok(permit) => {
+                permit.send(value);
+                true
             }
-        }
+            Err(_) => false,
+        },
     }
 }
 

@@ -65,6 +65,10 @@ pub(crate) struct Ring<T> {
     senders_parked_hint: AtomicBool,
     /// A copy of `State::wait_pos` readers may check without the lock.
     wait_pos_hint: AtomicU64,
+    /// How many receivers had not consumed `wait_pos` when the senders
+    /// parked; the one that takes it to zero wakes them. A wrong count only
+    /// makes the wake-up early (harmless) or leaves it to the park path.
+    blockers: AtomicUsize,
     /// Everything that changes under the lock; on its own cache line, as
     /// every post takes it.
     state: CachePadded<Mutex<State>>,
@@ -187,6 +191,7 @@ impl<T> Ring<T> {
             closed: AtomicBool::new(false),
             senders_parked_hint: AtomicBool::new(false),
             wait_pos_hint: AtomicU64::new(u64::MAX),
+            blockers: AtomicUsize::new(0),
             state: CachePadded(Mutex::new(State {
                 cursors: Vec::new(),
                 min_cursor: 0,
@@ -280,10 +285,19 @@ impl<T> Ring<T> {
                 if !state.senders.iter().any(|w| w.will_wake(waker)) {
                     state.senders.push(waker.clone());
                 }
+                // Wake as soon as one slot is free: waiting for a batch would
+                // hang a post whose reader frees one slot and stops reading.
+                let wait_pos = pos - self.capacity;
+                let blockers = state
+                    .cursors
+                    .iter()
+                    .filter(|c| c.pos.load(Ordering::Acquire) <= wait_pos)
+                    .count();
                 state.senders_parked = true;
-                state.wait_pos = pos - self.capacity;
-                self.wait_pos_hint.store(state.wait_pos, Ordering::Relaxed);
-                self.senders_parked_hint.store(true, Ordering::Relaxed);
+                state.wait_pos = wait_pos;
+                self.blockers.store(blockers, Ordering::Relaxed);
+                self.wait_pos_hint.store(wait_pos, Ordering::Relaxed);
+                self.senders_parked_hint.store(true, Ordering::Release);
                 return Poll::Pending;
             }
         }
@@ -457,8 +471,12 @@ impl<T> Receiver<T> {
                 .map(|s| (s.value.clone(), s.epoch));
             self.next = pos + 1;
             cursor.pos.store(pos + 1, Ordering::Release);
-            if ring.senders_parked_hint.load(Ordering::Relaxed)
+            if ring.senders_parked_hint.load(Ordering::Acquire)
                 && ring.wait_pos_hint.load(Ordering::Relaxed) == pos
+                && ring
+                    .blockers
+                    .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |b| b.checked_sub(1))
+                    == Ok(1)
             {
                 ring.release_senders(self.next);
             }
