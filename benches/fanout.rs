@@ -746,8 +746,8 @@ fn main() {
             _ => None,
         };
         let verdict = |v: Option<f64>, target: f64| match v {
-            Some(v) if v >= target => format!("{v:.2}x (target >= {target}: met)"),
-            Some(v) => format!("{v:.2}x (target >= {target}: MISSED)"),
+            Some(v) if v >= target => format!("{v:.3}x (target >= {target}: met)"),
+            Some(v) => format!("{v:.3}x (target >= {target}: MISSED)"),
             None => format!("n/a (target >= {target}: not measurable)"),
         };
         println!(

@@ -1,7 +1,7 @@
 //! One-to-many delivery of a single type into the subscribers' own channels.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -80,6 +80,9 @@ struct Entry<T> {
     /// Cancelled when this entry is unsubscribed; a `send` waiting on this
     /// entry gives up when it fires.
     token: CancellationToken,
+    /// Set when this entry is unsubscribed, before `token` fires: the check
+    /// on every delivery (`CancellationToken::is_cancelled` takes a lock).
+    left: Arc<AtomicBool>,
 }
 
 impl<T> Clone for Entry<T> {
@@ -88,6 +91,7 @@ impl<T> Clone for Entry<T> {
             id: self.id,
             tx: self.tx.clone(),
             token: self.token.clone(),
+            left: self.left.clone(),
         }
     }
 }
@@ -132,15 +136,18 @@ impl<T: Clone + Send + 'static> Feed<T> {
     pub fn subscribe(&self, tx: mpsc::Sender<T>) -> Subscription {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let token = CancellationToken::new();
+        let left = Arc::new(AtomicBool::new(false));
         self.inner.update(|subs| {
             subs.push(Entry {
                 id,
                 tx,
                 token: token.clone(),
+                left: left.clone(),
             });
         });
         let weak = Arc::downgrade(&self.inner);
         Subscription::passive(move || {
+            left.store(true, Ordering::Release);
             token.cancel();
             if let Some(inner) = weak.upgrade() {
                 inner.update(|subs| subs.retain(|e| e.id != id));
@@ -274,7 +281,7 @@ enum Attempt<T> {
 
 /// Delivers one value to one subscriber if its channel has room.
 fn try_deliver<T>(entry: &Entry<T>, value: T) -> Attempt<T> {
-    if entry.token.is_cancelled() {
+    if entry.left.load(Ordering::Acquire) {
         return Attempt::Skipped;
     }
     match entry.tx.try_send(value) {
@@ -305,7 +312,7 @@ impl<T> Inner<T> {
     fn update(&self, edit: impl FnOnce(&mut Vec<Entry<T>>)) {
         let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         let mut subs = Vec::clone(&self.subs.load());
-        subs.retain(|e| !e.token.is_cancelled() && !e.tx.is_closed());
+        subs.retain(|e| !e.left.load(Ordering::Acquire) && !e.tx.is_closed());
         edit(&mut subs);
         self.subs.store(Arc::new(subs));
     }

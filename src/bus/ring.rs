@@ -155,11 +155,14 @@ struct Cursor {
     queued: AtomicBool,
 }
 
+/// A receiver's place in a ring: the ring and its published cursor.
+type Membership<T> = (Arc<Ring<T>>, Arc<CachePadded<Cursor>>);
+
 /// One reader of a [`Ring`]. Dropping it leaves the ring.
 pub(crate) struct Receiver<T> {
     /// The ring and this reader's cursor in it; `None` for a receiver made
     /// after the ring closed.
-    ring: Option<(Arc<Ring<T>>, Arc<CachePadded<Cursor>>)>,
+    ring: Option<Membership<T>>,
     /// The next position to read (the private copy of `cursor.pos`).
     next: u64,
     /// The last `tail` this receiver read; positions below it are readable.
