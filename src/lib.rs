@@ -5,7 +5,8 @@
 pub mod bus;
 
 pub use bus::{
-    BoxError, DEFAULT_CAPACITY, EventStream, Feed, Lagged, LossyStream, MuxClosed, SubscribeMany,
-    Subscription, SubscriptionScope, TryRecvError, TypeMux, TypeMuxEvent, TypeMuxSubscription,
-    Unsubscribed, resubscribe, resubscribe_err,
+    BoxError, BoxFuture, DEFAULT_CAPACITY, EventStream, Feed, FromContext, Handler, HandlerError,
+    IntoHandlerResult, Lagged, LossyStream, MissingState, MuxClosed, Plugin, PluginContext,
+    PluginHandle, State, SubscribeMany, Subscription, SubscriptionScope, TryRecvError, TypeMux,
+    TypeMuxEvent, TypeMuxSubscription, Unsubscribed, resubscribe, resubscribe_err,
 };

@@ -9,14 +9,20 @@
 //! - [`resubscribe`] / [`resubscribe_err`]: keep a subscription established
 //!   with capped, jittered backoff.
 //! - [`SubscriptionScope`]: unsubscribe many at once.
+//! - [`Handler`]: async fns and closures run for every event of a type,
+//!   with extractors ([`State`]); errors and panics become [`HandlerError`]
+//!   events.
+//! - [`Plugin`]: handlers, streams and tasks that load and unload as one.
 //!
 //! Delivery is lossless by default: a full reliable subscriber makes the
 //! producer wait, and one that leaves releases it at once. Lossy delivery is
 //! opt-in and always reports what was lost.
 
 mod feed;
+mod handler;
 mod lossy;
 mod mux;
+mod plugin;
 mod resubscribe;
 mod ring;
 mod scope;
@@ -24,9 +30,13 @@ mod stream;
 mod subscription;
 
 pub use feed::Feed;
+pub use handler::{
+    BoxFuture, FromContext, Handler, HandlerError, IntoHandlerResult, MissingState, State,
+};
 pub use mux::{
     DEFAULT_CAPACITY, MuxClosed, SubscribeMany, TypeMux, TypeMuxEvent, TypeMuxSubscription,
 };
+pub use plugin::{Plugin, PluginContext, PluginHandle};
 pub use resubscribe::{resubscribe, resubscribe_err};
 pub use scope::SubscriptionScope;
 pub use stream::{EventStream, Lagged, LossyStream, TryRecvError};

@@ -7,7 +7,7 @@ use std::future::poll_fn;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -146,6 +146,8 @@ struct Inner {
     inflight: AtomicUsize,
     /// Notified when the last post in flight ends after `stop`.
     idle: Notify,
+    /// User state for handler extractors, by type.
+    states: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// The topics of a bus, by event type.
@@ -216,6 +218,7 @@ impl TypeMux {
                 stopped: AtomicBool::new(false),
                 inflight: AtomicUsize::new(0),
                 idle: Notify::new(),
+                states: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -389,6 +392,25 @@ impl TypeMux {
     /// Whether [`stop`](Self::stop) has been called.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(SeqCst)
+    }
+
+    /// Registers user state for handler extractors.
+    pub(crate) fn insert_state(&self, id: TypeId, state: Arc<dyn Any + Send + Sync>) {
+        self.inner
+            .states
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, state);
+    }
+
+    /// The user state registered under `id`.
+    pub(crate) fn get_state(&self, id: TypeId) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.inner
+            .states
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
     }
 
     /// The topic of `E`, created if needed; `None` once stopped.

@@ -153,6 +153,8 @@ struct Cursor {
     waker: AtomicWaker,
     /// Whether this cursor is in `State::parked`; changed under the lock.
     queued: AtomicBool,
+    /// Set when this one receiver is ended from outside (a plugin unload).
+    closed: AtomicBool,
 }
 
 /// A receiver's place in a ring: the ring and its published cursor.
@@ -238,6 +240,7 @@ impl<T> Ring<T> {
             join_epoch,
             waker: AtomicWaker::new(),
             queued: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }));
         state.cursors.push(cursor.clone());
         self.receivers.fetch_add(1, Ordering::Release);
@@ -449,6 +452,9 @@ impl<T> Receiver<T> {
         let Some((ring, cursor)) = &self.ring else {
             return TryRecv::Closed;
         };
+        if cursor.closed.load(Ordering::Acquire) {
+            return TryRecv::Closed;
+        }
         loop {
             let pos = self.next;
             if pos >= self.tail {
@@ -493,21 +499,54 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Whether this receiver has ended (ring closed and drained).
+    /// Whether this receiver has ended (ring closed and drained, or ended
+    /// from outside).
     pub(crate) fn is_closed(&self) -> bool {
         match &self.ring {
-            Some((ring, _)) => {
-                ring.closed.load(Ordering::Acquire)
-                    && self.next >= ring.tail.load(Ordering::Acquire)
+            Some((ring, cursor)) => {
+                cursor.closed.load(Ordering::Acquire)
+                    || (ring.closed.load(Ordering::Acquire)
+                        && self.next >= ring.tail.load(Ordering::Acquire))
             }
             None => true,
+        }
+    }
+
+    /// A handle that ends this receiver from another task; `None` if it was
+    /// made after the ring closed.
+    pub(crate) fn closer(&self) -> Option<ReceiverCloser<T>> {
+        let (ring, cursor) = self.ring.as_ref()?;
+        Some(ReceiverCloser {
+            ring: ring.clone(),
+            cursor: cursor.clone(),
+        })
+    }
+}
+
+/// Ends one [`Receiver`] from another task: it yields `None` from then on
+/// (dropping what it had not read) and stops holding senders back.
+pub(crate) struct ReceiverCloser<T> {
+    /// The ring the receiver reads.
+    ring: Arc<Ring<T>>,
+    /// The receiver's cursor.
+    cursor: Arc<CachePadded<Cursor>>,
+}
+
+impl<T> ReceiverCloser<T> {
+    /// Ends the receiver. Idempotent.
+    pub(crate) fn close(&self) {
+        if !self.cursor.closed.swap(true, Ordering::AcqRel) {
+            self.ring.leave(&self.cursor);
+            self.cursor.waker.wake();
         }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some((ring, cursor)) = &self.ring {
+        if let Some((ring, cursor)) = &self.ring
+            && !cursor.closed.swap(true, Ordering::AcqRel)
+        {
             ring.leave(cursor);
         }
     }
@@ -570,6 +609,27 @@ mod tests {
         assert!(rx.is_closed());
         let mut late = ring.subscribe();
         assert!(recv(&mut late).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn closer_ends_one_receiver_and_releases_sender() {
+        let ring = Arc::new(Ring::new(1));
+        let mut slow = ring.subscribe();
+        let mut fast = ring.subscribe();
+        send(&ring, 1).await;
+        assert_eq!(*recv(&mut fast).await.unwrap(), 1);
+        let mut value = Some(Arc::new(2));
+        assert!(ring.poll_send(None, ring.begin(), &mut value).is_pending());
+        slow.closer().unwrap().close();
+        // With `slow` gone the ring has room again, and `slow` has ended
+        // although it never read its value.
+        assert_eq!(
+            ring.poll_send(None, ring.begin(), &mut value),
+            Poll::Ready(1)
+        );
+        assert!(recv(&mut slow).await.is_none());
+        assert!(slow.is_closed());
+        assert_eq!(*recv(&mut fast).await.unwrap(), 2);
     }
 
     /// Many producers and consumers, consumers joining and leaving while

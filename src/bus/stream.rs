@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::lossy::{LossyQueue, Next};
-use super::ring::{Receiver, TryRecv};
+use super::ring::{Receiver, ReceiverCloser, TryRecv};
 use super::subscription::Subscription;
 
 /// A reliable subscription to events of type `E`, made by
@@ -110,6 +110,11 @@ pub enum TryRecvError {
 impl<E> EventStream<E> {
     pub(crate) fn new(rx: Receiver<E>) -> Self {
         Self { rx }
+    }
+
+    /// Ends this stream from another task (a plugin unload).
+    pub(crate) fn closer(&self) -> Option<ReceiverCloser<E>> {
+        self.rx.closer()
     }
 
     /// Receives the next event; `None` once the stream has ended.

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The error type producers and handlers report: any boxed error that can
@@ -63,6 +64,8 @@ pub struct Subscription {
     /// Set once `err` has yielded its final value, so later calls return
     /// `None` at once.
     finished: bool,
+    /// Set by `detach`: dropping this handle leaves the subscription running.
+    detached: bool,
 }
 
 /// A future that completes when its [`Subscription`] is unsubscribed or dropped.
@@ -103,6 +106,11 @@ pub(crate) struct Shared {
     /// Run once, in order, by the first `unsubscribe`: remove the entry from a
     /// feed, from a scope, and so on. Taken (left empty) when run.
     hooks: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// Cancelled when the producer task has ended (returned, or aborted).
+    /// Passive subscriptions have no task; theirs is `token`.
+    ended: CancellationToken,
+    /// Aborts the producer task, for subscriptions that have one.
+    task: Mutex<Option<AbortHandle>>,
 }
 
 impl Subscription {
@@ -134,16 +142,20 @@ impl Subscription {
         F: FnOnce(Unsubscribed) -> Fut,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
-        let shared = Arc::new(Shared::new());
+        let shared = Arc::new(Shared::new(false));
         let (tx, rx) = oneshot::channel();
         let fut = producer(Unsubscribed::new(shared.token.clone()));
-        tokio::spawn(async move {
+        let ended = shared.ended.clone().drop_guard();
+        let task = tokio::spawn(async move {
+            let _ended = ended;
             let _ = tx.send(fut.await);
         });
+        *lock(&shared.task) = Some(task.abort_handle());
         Self {
             shared,
             result: Some(rx),
             finished: false,
+            detached: false,
         }
     }
 
@@ -151,9 +163,10 @@ impl Subscription {
     /// and `on_unsubscribe` runs when that happens. Used by feeds and streams.
     pub(crate) fn passive(on_unsubscribe: impl FnOnce() + Send + 'static) -> Self {
         let sub = Self {
-            shared: Arc::new(Shared::new()),
+            shared: Arc::new(Shared::new(true)),
             result: None,
             finished: false,
+            detached: false,
         };
         sub.shared.add_hook(Box::new(on_unsubscribe));
         sub
@@ -162,6 +175,12 @@ impl Subscription {
     /// The signal and hooks of this subscription.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Lets the subscription run on after this handle is dropped; it can
+    /// still be ended through its [`Shared`] (a scope).
+    pub(crate) fn detach(mut self) {
+        self.detached = true;
     }
 
     /// Waits until the producer ends and reports how.
@@ -215,8 +234,15 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared.unsubscribe();
+        if !self.detached {
+            self.shared.unsubscribe();
+        }
     }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl fmt::Debug for Subscription {
@@ -229,11 +255,35 @@ impl fmt::Debug for Subscription {
 }
 
 impl Shared {
-    fn new() -> Self {
+    /// The state of a new subscription; a passive one (no task) has ended
+    /// once it is unsubscribed.
+    fn new(passive: bool) -> Self {
+        let token = CancellationToken::new();
+        let ended = if passive {
+            token.clone()
+        } else {
+            CancellationToken::new()
+        };
         Self {
-            token: CancellationToken::new(),
+            token,
             hooks: Mutex::new(Vec::new()),
+            ended,
+            task: Mutex::new(None),
         }
+    }
+
+    /// Aborts the producer task, if there is one: it stops at its next
+    /// `.await`.
+    pub(crate) fn abort(&self) {
+        if let Some(task) = lock(&self.task).as_ref() {
+            task.abort();
+        }
+    }
+
+    /// Completes once the producer task has ended (for a passive
+    /// subscription: once it is unsubscribed).
+    pub(crate) async fn ended(&self) {
+        self.ended.cancelled().await;
     }
 
     /// Adds a hook run on unsubscribe; runs it at once if already unsubscribed.
