@@ -483,3 +483,27 @@ async fn clones_share_subscribers() {
     assert_eq!(within("send via original", feed.send(5)).await, 1);
     assert_eq!(rx.recv().await, Some(5));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_subscriber_does_not_hold_the_value_back_from_others() {
+    let feed = Feed::<u32>::new();
+    let (full_tx, mut full_rx) = mpsc::channel(1);
+    let (free_tx, mut free_rx) = mpsc::channel(4);
+    // The full subscriber comes first in subscription order.
+    let _full = feed.subscribe(full_tx);
+    let _free = feed.subscribe(free_tx);
+    assert_eq!(within("fill", feed.send(0)).await, 2);
+    assert_eq!(free_rx.recv().await, Some(0));
+
+    let send = spawn_send(&feed, 1);
+    assert!(still_pending(&send).await, "waits for the full subscriber");
+    assert_eq!(
+        free_rx.try_recv(),
+        Ok(1),
+        "the free subscriber already has it"
+    );
+
+    assert_eq!(full_rx.recv().await, Some(0));
+    assert_eq!(within("send", send).await.unwrap(), 2);
+    assert_eq!(full_rx.recv().await, Some(1));
+}

@@ -24,7 +24,8 @@ use super::subscription::Subscription;
 ///
 /// - **Lossless.** A value is delivered to every subscriber that was
 ///   subscribed when `send` started. A subscriber whose channel is full makes
-///   `send` wait: slow subscribers are not dropped.
+///   `send` wait: slow subscribers are not dropped. Subscribers with room get
+///   the value at once; the full ones are waited on together.
 /// - **Release on leave.** A subscriber that unsubscribes, or whose receiver
 ///   is dropped, while `send` waits on it releases the `send` at once; it is
 ///   not counted in the return value.
@@ -179,32 +180,15 @@ impl<T: Clone + Send + 'static> Feed<T> {
     /// # }
     /// ```
     pub async fn send(&self, value: T) -> usize {
-        // First pass without waiting, under the cheap guard; only a full
-        // subscriber makes us take an owned snapshot (of the same list).
+        // Fill every subscriber with room under the cheap guard; only a full
+        // one makes us take an owned snapshot (of the same list) and wait.
         let guard = self.inner.subs.load();
-        let len = guard.len();
-        let mut value = Some(value);
-        let mut delivered = 0;
-        let mut blocked = None;
-        for i in 0..len {
-            let Some(v) = next_value(&mut value, i + 1 == len) else {
-                break;
-            };
-            match try_deliver(&guard[i], v) {
-                Attempt::Delivered => delivered += 1,
-                Attempt::Skipped => {}
-                Attempt::Full(v) => {
-                    blocked = Some((i, v));
-                    break;
-                }
-            }
-        }
-        let Some((i, v)) = blocked else {
+        let (delivered, blocked) = fill_ready(&guard, value);
+        if blocked.is_empty() {
             return delivered;
-        };
-        let snapshot = Snapshot(arc_swap::Guard::into_inner(guard));
-        delivered += usize::from(deliver_waiting(&snapshot.0[i], v).await);
-        delivered + Self::deliver_rest(&snapshot.0[i + 1..], value).await
+        }
+        let snapshot = arc_swap::Guard::into_inner(guard);
+        delivered + wait_for_room(&snapshot, blocked).await
     }
 
     /// The subscribers a delivery starting now must reach.
@@ -215,23 +199,8 @@ impl<T: Clone + Send + 'static> Feed<T> {
     /// Delivers `value` to the subscribers in `snapshot` that are still
     /// subscribed; see [`send`](Self::send).
     pub(crate) async fn send_to(snapshot: &Snapshot<T>, value: T) -> usize {
-        Self::deliver_rest(&snapshot.0, Some(value)).await
-    }
-
-    /// Delivers `value` to each of `subs` in turn, waiting where needed.
-    async fn deliver_rest(subs: &[Entry<T>], mut value: Option<T>) -> usize {
-        let mut delivered = 0;
-        for (i, entry) in subs.iter().enumerate() {
-            let Some(v) = next_value(&mut value, i + 1 == subs.len()) else {
-                break;
-            };
-            delivered += usize::from(match try_deliver(entry, v) {
-                Attempt::Delivered => true,
-                Attempt::Skipped => false,
-                Attempt::Full(v) => deliver_waiting(entry, v).await,
-            });
-        }
-        delivered
+        let (delivered, blocked) = fill_ready(&snapshot.0, value);
+        delivered + wait_for_room(&snapshot.0, blocked).await
     }
 
     /// The number of subscribers whose receiver is still alive.
@@ -263,10 +232,42 @@ impl<T> Snapshot<T> {
     }
 }
 
-/// The value for the next subscriber: a clone, or the value itself for the
-/// last one.
-fn next_value<T: Clone>(value: &mut Option<T>, last: bool) -> Option<T> {
-    if last { value.take() } else { value.clone() }
+/// Delivers `value` to every subscriber in `subs` with room; returns how
+/// many got it and, for each full one, its index and its copy of the value.
+fn fill_ready<T: Clone>(subs: &[Entry<T>], value: T) -> (usize, Vec<(usize, T)>) {
+    let mut value = Some(value);
+    let mut delivered = 0;
+    let mut blocked = Vec::new();
+    for (i, entry) in subs.iter().enumerate() {
+        // A clone for each subscriber but the last, which gets the value.
+        let v = if i + 1 == subs.len() {
+            value.take()
+        } else {
+            value.clone()
+        };
+        let Some(v) = v else {
+            break;
+        };
+        match try_deliver(entry, v) {
+            Attempt::Delivered => delivered += 1,
+            Attempt::Skipped => {}
+            Attempt::Full(v) => blocked.push((i, v)),
+        }
+    }
+    (delivered, blocked)
+}
+
+/// Waits for room in every full subscriber at once (or for it to leave);
+/// returns how many got their value.
+async fn wait_for_room<T>(subs: &[Entry<T>], blocked: Vec<(usize, T)>) -> usize {
+    let waits = blocked
+        .into_iter()
+        .map(|(i, v)| deliver_waiting(&subs[i], v));
+    futures_util::future::join_all(waits)
+        .await
+        .into_iter()
+        .filter(|delivered| *delivered)
+        .count()
 }
 
 /// What a non-waiting delivery attempt did.

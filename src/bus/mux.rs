@@ -27,6 +27,9 @@ pub const DEFAULT_CAPACITY: usize = 128;
 
 /// A typed publish/subscribe bus.
 ///
+/// Events are routed by their exact type: `bus.post(10)` posts an `i32` and
+/// reaches no subscriber of `u32`; write `bus.post(10u32)`.
+///
 /// [`TypeMux`] is go-ethereum's `event.TypeMux` with the types checked by the
 /// compiler: [`post`](TypeMux::post) a value of type `E` and every subscriber
 /// of `E` (and only of `E`) receives it as an `Arc<E>`.
@@ -463,6 +466,16 @@ impl Inner {
     }
 }
 
+impl Drop for Inner {
+    /// The last handle is gone: nobody can post again, so end every stream
+    /// (after it has yielded what was posted) instead of leaving it pending.
+    fn drop(&mut self) {
+        for topic in self.topics.load().values() {
+            topic.close();
+        }
+    }
+}
+
 impl Drop for InflightGuard<'_> {
     fn drop(&mut self) {
         if self.0.inflight.fetch_sub(1, SeqCst) == 1 && self.0.stopped.load(SeqCst) {
@@ -484,6 +497,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     /// Delivers one event to every current subscriber of this type.
     async fn publish(&self, event: E) -> usize {
+        let time = SystemTime::now();
         let epoch = self.ring.begin();
         let many = self.many.snapshot();
         let lossy = self.lossy.load();
@@ -501,10 +515,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
                 poll_fn(|cx| self.ring.poll_send(Some(cx.waker()), epoch, &mut value)).await;
         }
         if !many.is_empty() {
-            let wrapped = TypeMuxEvent {
-                time: SystemTime::now(),
-                data: event,
-            };
+            let wrapped = TypeMuxEvent { time, data: event };
             delivered += Feed::send_to(&many, wrapped).await;
         }
         delivered

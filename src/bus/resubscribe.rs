@@ -21,10 +21,10 @@ use super::subscription::{BoxError, Subscription, Unsubscribed};
 /// - When an established subscription fails, the function is called again at
 ///   once: the connection worked, so the failure says nothing about the rate.
 /// - When the function itself fails, the next call waits. The wait starts at
-///   `backoff_max / 10`, doubles after each failed call and never exceeds
-///   `backoff_max`; it starts over at `backoff_max / 10` when the failed
-///   attempt began more than `backoff_max` ago, so the delay follows the
-///   error rate.
+///   `backoff_max / 10`, doubles after each consecutive failed call and never
+///   exceeds `backoff_max`; it starts over at `backoff_max / 10` after a
+///   successful call, and when the failed attempt began more than
+///   `backoff_max` ago, so the delay follows the error rate.
 /// - Each wait gets up to 100% random jitter (capped at `backoff_max`), so
 ///   many shards that lost their connection together do not retry in
 ///   lockstep. The delay sequence comes from [`backon`].
@@ -127,7 +127,11 @@ where
                     biased;
                     () = unsubscribed.clone() => return Ok(()),
                     result = attempt => match result {
-                        Ok(sub) => break sub,
+                        Ok(sub) => {
+                            // The run of consecutive failures is over.
+                            backoff.reset();
+                            break sub;
+                        }
                         Err(e) => e,
                     },
                 };
@@ -177,6 +181,11 @@ impl Backoff {
             delays: builder.build(),
             builder,
         }
+    }
+
+    /// Starts the delay sequence over, after a successful attempt.
+    fn reset(&mut self) {
+        self.delays = self.builder.build();
     }
 
     /// The wait after an attempt that began at `started` failed.
