@@ -137,6 +137,10 @@ struct State {
     wait_pos: u64,
     /// Source of cursor ids.
     next_id: u64,
+    /// Cursors closed from outside that have not left yet: still in
+    /// `cursors` (their reader may be mid-read), but no longer counted as
+    /// receiving posts.
+    closing: usize,
 }
 
 /// A receiver's published state.
@@ -207,6 +211,7 @@ impl<T> Ring<T> {
                 senders_parked: false,
                 wait_pos: u64::MAX,
                 next_id: 0,
+                closing: 0,
             })),
         }
     }
@@ -272,12 +277,12 @@ impl<T> Ring<T> {
             return Poll::Ready(0);
         }
         let count = if self.epoch.load(Ordering::SeqCst) == epoch {
-            state.cursors.len()
+            state.cursors.len() - state.closing
         } else {
             state
                 .cursors
                 .iter()
-                .filter(|c| c.join_epoch <= epoch)
+                .filter(|c| c.join_epoch <= epoch && !c.closed.load(Ordering::Relaxed))
                 .count()
         };
         if count == 0 {
@@ -382,6 +387,9 @@ impl<T> Ring<T> {
         if let Some(ix) = state.cursors.iter().position(|c| c.id == cursor.id) {
             state.cursors.swap_remove(ix);
             self.receivers.fetch_sub(1, Ordering::Release);
+            if cursor.closed.load(Ordering::Relaxed) {
+                state.closing -= 1;
+            }
         }
         state.parked.retain(|c| c.id != cursor.id);
         let senders = state.take_senders(self);
@@ -547,7 +555,7 @@ impl<T> Receiver<T> {
     pub(crate) fn closer(&self) -> Option<ReceiverCloser<T>> {
         let (ring, cursor) = self.ring.as_ref()?;
         Some(ReceiverCloser {
-            _ring: ring.clone(),
+            ring: ring.clone(),
             cursor: cursor.clone(),
         })
     }
@@ -556,8 +564,8 @@ impl<T> Receiver<T> {
 /// Ends one [`Receiver`] from another task: it yields `None` from then on,
 /// dropping what it had not read.
 pub(crate) struct ReceiverCloser<T> {
-    /// The ring the receiver reads, kept alive with the cursor.
-    _ring: Arc<Ring<T>>,
+    /// The ring the receiver reads.
+    ring: Arc<Ring<T>>,
     /// The receiver's cursor.
     cursor: Arc<CachePadded<Cursor>>,
 }
@@ -567,9 +575,17 @@ impl<T> ReceiverCloser<T> {
     /// longer holding senders back) the next time it is polled, or when it
     /// is dropped. Idempotent.
     pub(crate) fn close(&self) {
-        if !self.cursor.closed.swap(true, Ordering::AcqRel) {
-            self.cursor.waker.wake();
+        {
+            // Under the lock, so posts count `closing` consistently.
+            let mut state = self.ring.lock();
+            if self.cursor.closed.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            if state.cursors.iter().any(|c| c.id == self.cursor.id) {
+                state.closing += 1;
+            }
         }
+        self.cursor.waker.wake();
     }
 }
 
