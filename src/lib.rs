@@ -10,3 +10,6 @@ pub use bus::{
     PluginHandle, State, SubscribeMany, Subscription, SubscriptionScope, TryRecvError, TypeMux,
     TypeMuxEvent, TypeMuxSubscription, Unsubscribed, resubscribe, resubscribe_err,
 };
+
+/// Makes an `async fn` a named [`Handler`] with options (from `shardbus-macros`).
+pub use shardbus_macros::handler;

@@ -2,56 +2,20 @@
 //! how unsubscribing or dropping a receiver releases a waiting `send`.
 #![allow(clippy::unwrap_used)]
 
-use std::future::Future;
-use std::sync::mpsc as std_mpsc;
+mod common;
+
 use std::time::Duration;
 
-use shardbus::{BoxError, Feed, Subscription};
+use shardbus::Feed;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
-/// Upper bound on anything that must finish. Virtual under paused time, so free.
-const HANG: Duration = Duration::from_secs(30);
-
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(HANG, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: still not finished after {HANG:?} (hang?)"),
-    }
-}
-
-/// Lets every other task run until it blocks (under paused time the clock only
-/// moves once the runtime is idle), then tells whether `task` is still running.
-async fn still_pending<T>(task: &JoinHandle<T>) -> bool {
-    sleep(Duration::from_millis(10)).await;
-    !task.is_finished()
-}
-
-async fn next_err(sub: &mut Subscription) -> Option<BoxError> {
-    sub.err().await
-}
+use common::{next_err, still_pending, watchdog, within};
 
 fn spawn_send(feed: &Feed<u32>, value: u32) -> JoinHandle<usize> {
     let feed = feed.clone();
     tokio::spawn(async move { feed.send(value).await })
-}
-
-/// Kills the test binary if a multi-threaded test wedges a worker thread (a
-/// blocking deadlock that no async timeout could interrupt).
-struct Watchdog {
-    _disarm: std_mpsc::Sender<()>,
-}
-
-fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let (tx, rx) = std_mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std_mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            eprintln!("{name}: no progress after {limit:?}, probably a deadlock; aborting");
-            std::process::exit(101);
-        }
-    });
-    Watchdog { _disarm: tx }
 }
 
 #[tokio::test(start_paused = true)]

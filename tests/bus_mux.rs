@@ -2,15 +2,13 @@
 //! ordering (per type and across types), delivery by shared `Arc`, lossy
 //! subscribers, stop, and a stress test with churning consumers.
 #![allow(clippy::unwrap_used)]
-// `is_multiple_of` is newer (Rust 1.87) than the crate's rust-version (1.85).
-#![allow(clippy::manual_is_multiple_of)]
 
-use std::future::Future;
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime};
 
 use futures::{FutureExt, StreamExt};
@@ -18,22 +16,7 @@ use shardbus::{LossyStream, MuxClosed, TryRecvError, TypeMux};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
-/// Upper bound on anything that must finish. Virtual under paused time, so free.
-const HANG: Duration = Duration::from_secs(30);
-
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(HANG, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: still not finished after {HANG:?} (hang?)"),
-    }
-}
-
-/// Lets every other task run until it blocks (under paused time the clock only
-/// moves once the runtime is idle), then tells whether `task` is still running.
-async fn still_pending<T>(task: &JoinHandle<T>) -> bool {
-    sleep(Duration::from_millis(10)).await;
-    !task.is_finished()
-}
+use common::{still_pending, watchdog, within};
 
 fn spawn_post<E: Send + Sync + 'static>(
     mux: &TypeMux,
@@ -41,22 +24,6 @@ fn spawn_post<E: Send + Sync + 'static>(
 ) -> JoinHandle<Result<usize, MuxClosed>> {
     let mux = mux.clone();
     tokio::spawn(async move { mux.post(event).await })
-}
-
-/// Kills the test binary if a multi-threaded test wedges a worker thread.
-struct Watchdog {
-    _disarm: std_mpsc::Sender<()>,
-}
-
-fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let (tx, rx) = std_mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std_mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            eprintln!("{name}: no progress after {limit:?}, probably a deadlock; aborting");
-            std::process::exit(101);
-        }
-    });
-    Watchdog { _disarm: tx }
 }
 
 #[derive(Debug, PartialEq)]

@@ -3,6 +3,8 @@
 //! failure, and cancellation by unsubscribe. All under paused time.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,25 +15,13 @@ use shardbus::{BoxError, Subscription, Unsubscribed, resubscribe, resubscribe_er
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout};
 
-/// Upper bound on anything that must finish. Virtual under paused time, so free.
-const HANG: Duration = Duration::from_secs(120);
+use common::{next_err, within};
 
 /// Timer resolution slack for upper bounds (tokio rounds deadlines up to the millisecond).
 const TOL: Duration = Duration::from_millis(2);
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(HANG, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: still not finished after {HANG:?} (hang?)"),
-    }
-}
-
-async fn next_err(sub: &mut Subscription) -> Option<BoxError> {
-    sub.err().await
 }
 
 /// What one call of the resubscribe function does.

@@ -1,48 +1,18 @@
 //! Integration tests for `SubscriptionScope`: tracking, untracking on unsubscribe
 //! or drop, closing, and an exact count under concurrent use.
 #![allow(clippy::unwrap_used)]
-// `is_multiple_of` is newer (Rust 1.87) than the crate's rust-version (1.85).
-#![allow(clippy::manual_is_multiple_of)]
 
-use std::future::Future;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use shardbus::{BoxError, Feed, Subscription, SubscriptionScope, Unsubscribed};
+use shardbus::{Feed, Subscription, SubscriptionScope, Unsubscribed};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
-/// Upper bound on anything that must finish. Virtual under paused time, so free.
-const HANG: Duration = Duration::from_secs(30);
-
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(HANG, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: still not finished after {HANG:?} (hang?)"),
-    }
-}
-
-async fn next_err(sub: &mut Subscription) -> Option<BoxError> {
-    sub.err().await
-}
-
-/// Kills the test binary if a multi-threaded test wedges a worker thread.
-struct Watchdog {
-    _disarm: std_mpsc::Sender<()>,
-}
-
-fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let (tx, rx) = std_mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std_mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            eprintln!("{name}: no progress after {limit:?}, probably a deadlock; aborting");
-            std::process::exit(101);
-        }
-    });
-    Watchdog { _disarm: tx }
-}
+use common::{next_err, watchdog, within};
 
 /// A subscription whose producer reports on the returned channel once unsubscribed.
 fn watched() -> (Subscription, oneshot::Receiver<()>) {
@@ -287,7 +257,7 @@ async fn count_stays_exact_under_concurrent_track_unsubscribe_close() {
                 let mut kept = Vec::new();
                 let mut round = 0usize;
                 while let Some(sub) = scope.track(feed.subscribe(tx.clone())) {
-                    if round % 2 == 0 {
+                    if round.is_multiple_of(2) {
                         kept.push(sub);
                     } else {
                         sub.unsubscribe();

@@ -2,9 +2,9 @@
 //! unsubscribing (or dropping) stops the producer, and unsubscribe is idempotent.
 #![allow(clippy::unwrap_used)]
 
-use std::future::Future;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,35 +12,7 @@ use shardbus::{BoxError, Subscription, Unsubscribed};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, timeout};
 
-/// Upper bound on anything that must finish. Virtual under paused time, so free.
-const HANG: Duration = Duration::from_secs(30);
-
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
-    match timeout(HANG, fut).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what}: still not finished after {HANG:?} (hang?)"),
-    }
-}
-
-async fn next_err(sub: &mut Subscription) -> Option<BoxError> {
-    sub.err().await
-}
-
-/// Kills the test binary if a multi-threaded test wedges a worker thread.
-struct Watchdog {
-    _disarm: std_mpsc::Sender<()>,
-}
-
-fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
-    let (tx, rx) = std_mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std_mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            eprintln!("{name}: no progress after {limit:?}, probably a deadlock; aborting");
-            std::process::exit(101);
-        }
-    });
-    Watchdog { _disarm: tx }
-}
+use common::{next_err, watchdog, within};
 
 /// A producer that sends `0..limit` into `tx`, failing with "counter failed"
 /// once it reaches `fail_at`, and stopping quietly when unsubscribed.

@@ -100,6 +100,12 @@ pub trait Handler<E, Args = ()>: Send + Sync + 'static {
 
 /// A handler argument resolved from the bus when the handler is registered
 /// (axum-style extractors). Each call receives a clone.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a handler extractor",
+    label = "not an extractor",
+    note = "after the event, a handler takes extractors: `State<T>` (registered with \
+            `TypeMux::with_state`) or `TypeMux`, at most four"
+)]
 pub trait FromContext: Clone + Send + Sync + 'static {
     /// Resolves the argument from `bus`.
     ///

@@ -1,0 +1,6 @@
+use shardbus::handler;
+
+#[handler]
+async fn on_ping() {}
+
+fn main() {}

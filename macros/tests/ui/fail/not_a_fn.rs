@@ -1,0 +1,6 @@
+use shardbus::handler;
+
+#[handler]
+struct OnPing;
+
+fn main() {}

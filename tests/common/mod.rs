@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::future::Future;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use shardbus::{BoxError, Subscription};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
+
+/// Upper bound on anything that must finish. Virtual under paused time, so
+/// free there; in real time it only bounds how long a hang takes to report.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Awaits `fut`, failing the test if it has not finished within [`HANG`].
+pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    match timeout(HANG, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: still not finished after {HANG:?} (hang?)"),
+    }
+}
+
+/// Lets every other task run until it blocks (under paused time the clock
+/// only moves once the runtime is idle), then tells whether `task` is still
+/// running.
+pub async fn still_pending<T>(task: &JoinHandle<T>) -> bool {
+    sleep(Duration::from_millis(10)).await;
+    !task.is_finished()
+}
+
+/// The subscription's next error report.
+pub async fn next_err(sub: &mut Subscription) -> Option<BoxError> {
+    sub.err().await
+}
+
+/// Kills the test binary if a multi-threaded test wedges a worker thread (a
+/// tokio timeout cannot interrupt a blocked thread). Dropping it disarms it.
+pub struct Watchdog {
+    /// Dropped with the watchdog, which tells its thread to stand down.
+    _disarm: std_mpsc::Sender<()>,
+}
+
+/// Arms a [`Watchdog`] for `limit`.
+pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let (tx, rx) = std_mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std_mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("{name}: no progress after {limit:?}, probably a deadlock; aborting");
+            std::process::exit(101);
+        }
+    });
+    Watchdog { _disarm: tx }
+}
