@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod bus;
+pub mod gateway;
+pub mod model;
 
 pub use bus::{
     BoxError, BoxFuture, DEFAULT_CAPACITY, EventStream, Feed, FromContext, Handler, HandlerError,
