@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod gateway;
 pub mod model;
+pub mod shard;
 
 pub use bus::{
     BoxError, BoxFuture, DEFAULT_CAPACITY, EventStream, Feed, FromContext, Handler, HandlerError,

@@ -260,6 +260,32 @@ impl TypeMux {
     /// # }
     /// ```
     pub async fn post<E: Send + Sync + 'static>(&self, event: E) -> Result<usize, MuxClosed> {
+        // The `Arc` is made only once a subscriber is known to exist.
+        self.post_with(move || Arc::new(event)).await
+    }
+
+    /// Like [`post`](Self::post), for an event already in an `Arc` (to
+    /// forward one without copying it, or to keep a reference to it).
+    ///
+    /// # Errors
+    ///
+    /// [`MuxClosed`] if the bus has been stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`post`](Self::post).
+    pub async fn post_arc<E: Send + Sync + 'static>(
+        &self,
+        event: Arc<E>,
+    ) -> Result<usize, MuxClosed> {
+        self.post_with(move || event).await
+    }
+
+    /// The post itself; `event` is called only if someone subscribes to `E`.
+    async fn post_with<E: Send + Sync + 'static>(
+        &self,
+        event: impl FnOnce() -> Arc<E>,
+    ) -> Result<usize, MuxClosed> {
         let _guard = self.inner.enter()?;
         // Fast path: only stream subscribers and room in the ring, decided
         // without cloning the topic handle.
@@ -274,13 +300,13 @@ impl TypeMux {
             if topic.sinks.load(SeqCst) > 0 {
                 let topic = entry.clone();
                 drop(topics);
-                return Ok(downcast_topic::<E>(&topic).publish(event).await);
+                return Ok(downcast_topic::<E>(&topic).publish(event()).await);
             }
             let epoch = topic.ring.begin();
             if !topic.ring.has_receivers() {
                 return Ok(0);
             }
-            let mut value = Some(Arc::new(event));
+            let mut value = Some(event());
             if let Poll::Ready(n) = topic.ring.poll_send(None, epoch, &mut value) {
                 return Ok(n);
             }
@@ -357,6 +383,17 @@ impl TypeMux {
             mux: self.clone(),
             types: Vec::new(),
         }
+    }
+
+    /// Whether anything subscribes to `E` now: a stream, a multi-type or
+    /// lossy subscription, or a handler. Producers use it to skip building
+    /// events nobody wants.
+    pub fn has_subscribers<E: Send + Sync + 'static>(&self) -> bool {
+        let topics = self.inner.topics.load();
+        topics
+            .get(&TypeId::of::<E>())
+            .and_then(|topic| (&**topic as &dyn Any).downcast_ref::<Topic<E>>())
+            .is_some_and(|topic| topic.ring.has_receivers() || topic.sinks.load(SeqCst) > 0)
     }
 
     /// Stops the bus.
@@ -496,7 +533,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 
     /// Delivers one event to every current subscriber of this type.
-    async fn publish(&self, event: E) -> usize {
+    async fn publish(&self, event: Arc<E>) -> usize {
         let time = SystemTime::now();
         let epoch = self.ring.begin();
         let many = self.many.snapshot();
@@ -504,7 +541,6 @@ impl<E: Send + Sync + 'static> Topic<E> {
         if !self.ring.has_receivers() && many.is_empty() && lossy.is_empty() {
             return 0;
         }
-        let event = Arc::new(event);
         // Lossy subscribers first: they never wait, so their snapshot is
         // used at once.
         let mut delivered = lossy.iter().filter(|q| q.push(event.clone())).count();

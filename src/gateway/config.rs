@@ -1,0 +1,164 @@
+//! How a shard connects: token, intents, shard, URL, events, compression.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::event::DispatchEvent;
+use super::identify::{IdentifyProperties, Intents, Token};
+use super::registry::EventRegistry;
+use crate::model::ShardId;
+use crate::shard::{IdentifyQueue, LocalIdentifyQueue};
+
+/// Discord's gateway.
+pub const DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";
+
+/// Everything a shard needs to connect; a builder with defaults for
+/// Discord.
+///
+/// # Examples
+///
+/// ```
+/// use shardbus::gateway::{GatewayConfig, Intents};
+///
+/// let config = GatewayConfig::new("my token", Intents::GUILDS | Intents::GUILD_MESSAGES)
+///     .shard(0, 1)
+///     .compress(true);
+/// // The token never shows.
+/// assert!(!format!("{config:?}").contains("my token"));
+/// ```
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// The bot token.
+    pub(crate) token: Token,
+    /// The intents to identify with.
+    pub(crate) intents: Intents,
+    /// This shard.
+    pub(crate) shard: ShardId,
+    /// How many shards the bot runs.
+    pub(crate) total: u32,
+    /// Where to connect (a new session; resumes use Ready's URL).
+    pub(crate) gateway_url: String,
+    /// Whether to ask for `compress=zlib-stream`.
+    pub(crate) compress: bool,
+    /// Members above which a guild is sent without offline members.
+    pub(crate) large_threshold: u8,
+    /// Identify properties.
+    pub(crate) properties: IdentifyProperties,
+    /// The presence to identify with.
+    pub(crate) presence: Option<serde_json::Value>,
+    /// The dispatch types to decode.
+    pub(crate) registry: EventRegistry,
+    /// Paces identifies.
+    pub(crate) queue: Arc<dyn IdentifyQueue>,
+    /// The largest payload accepted, after decompression.
+    pub(crate) max_payload: usize,
+    /// The longest wait between failed reconnects.
+    pub(crate) backoff_max: Duration,
+    /// How long to wait for Hello after connecting.
+    pub(crate) hello_timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// A configuration for shard `[0, 1]` on Discord's gateway, with every
+    /// built-in event type registered and `zlib-stream` on.
+    pub fn new(token: impl Into<String>, intents: Intents) -> Self {
+        Self {
+            token: Token::new(token),
+            intents,
+            shard: ShardId(0),
+            total: 1,
+            gateway_url: DISCORD_GATEWAY_URL.to_owned(),
+            compress: true,
+            large_threshold: 250,
+            properties: IdentifyProperties::default(),
+            presence: None,
+            registry: EventRegistry::with_defaults(),
+            queue: Arc::new(LocalIdentifyQueue::new(1)),
+            max_payload: 64 << 20,
+            backoff_max: Duration::from_secs(60),
+            hello_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// This shard's `[id, total]`.
+    pub fn shard(mut self, id: u32, total: u32) -> Self {
+        self.shard = ShardId(id);
+        self.total = total.max(1);
+        self
+    }
+
+    /// Another gateway URL (`ws://` or `wss://`), e.g. a simulator's.
+    pub fn gateway_url(mut self, url: impl Into<String>) -> Self {
+        self.gateway_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Whether to use `compress=zlib-stream` (default on).
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
+        self
+    }
+
+    /// Members above which a guild is sent without offline members (50–250).
+    pub fn large_threshold(mut self, threshold: u8) -> Self {
+        self.large_threshold = threshold.clamp(50, 250);
+        self
+    }
+
+    /// The presence to identify with (the `d` of a presence update).
+    pub fn presence(mut self, presence: serde_json::Value) -> Self {
+        self.presence = Some(presence);
+        self
+    }
+
+    /// Registers a dispatch type (a custom event, or a replacement for a
+    /// built-in one).
+    pub fn register_event<T: DispatchEvent>(mut self) -> Self {
+        self.registry.register::<T>();
+        self
+    }
+
+    /// The identify queue to pace new sessions through (shared by the shards
+    /// of one bot, or across processes).
+    pub fn identify_queue(mut self, queue: Arc<dyn IdentifyQueue>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// The largest payload accepted after decompression (default 64 MiB);
+    /// larger ones are reported and end the connection.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// The longest wait between failed reconnects (default 60 s).
+    pub fn reconnect_backoff_max(mut self, max: Duration) -> Self {
+        self.backoff_max = max;
+        self
+    }
+
+    /// The shard this configuration is for.
+    pub fn shard_id(&self) -> ShardId {
+        self.shard
+    }
+
+    /// How many shards the bot runs.
+    pub fn total_shards(&self) -> u32 {
+        self.total
+    }
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("token", &self.token)
+            .field("intents", &self.intents)
+            .field("shard", &[self.shard.0, self.total])
+            .field("gateway_url", &self.gateway_url)
+            .field("compress", &self.compress)
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,101 @@
+//! Errors a shard reports, as `Arc<GatewayError>` events on the bus.
+
+use crate::bus::BoxError;
+use crate::model::ShardId;
+
+use super::close::CloseCode;
+use super::compression::CompressionError;
+
+/// Something went wrong on a shard's connection.
+///
+/// Posted on the bus as `Arc<GatewayError>`; `fatal` errors stop the shard
+/// (a bad token, invalid shard or intents, a required rescale). Never
+/// contains the token.
+#[derive(Debug, thiserror::Error)]
+#[error("shard {shard}: {kind}{}", if *.fatal { " (fatal)" } else { "" })]
+#[non_exhaustive]
+pub struct GatewayError {
+    /// The shard the error happened on.
+    pub shard: ShardId,
+    /// Whether the shard stopped because of it.
+    pub fatal: bool,
+    /// What happened.
+    #[source]
+    pub kind: GatewayErrorKind,
+}
+
+/// What went wrong; see [`GatewayError`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayErrorKind {
+    /// The connection could not be opened.
+    #[error("could not connect to the gateway")]
+    Connect(#[source] BoxError),
+    /// The websocket failed while connected.
+    #[error("websocket error")]
+    Websocket(#[source] BoxError),
+    /// The gateway closed the connection.
+    #[error("the gateway closed the connection with {code}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    Closed {
+        /// The close code.
+        code: CloseCode,
+        /// The close reason the server gave.
+        reason: String,
+    },
+    /// No Hello arrived after connecting.
+    #[error("the gateway sent no Hello")]
+    NoHello,
+    /// The previous heartbeat was never acknowledged.
+    #[error("no heartbeat acknowledgement: zombie connection, reconnecting")]
+    Zombie,
+    /// The gateway invalidated the session (op 9).
+    #[error("the gateway invalidated the session (resumable: {resumable})")]
+    InvalidSession {
+        /// Whether it may be resumed.
+        resumable: bool,
+    },
+    /// A payload was not valid JSON or had no valid envelope.
+    #[error("malformed payload")]
+    Decode(#[source] BoxError),
+    /// A dispatch did not match its registered type.
+    #[error("could not decode a {event_type} dispatch")]
+    DispatchDecode {
+        /// The dispatch type.
+        event_type: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// The `zlib-stream` data could not be inflated.
+    #[error("compressed data could not be inflated")]
+    Compression(#[source] CompressionError),
+    /// A payload with an opcode this client does not know.
+    #[error("unknown opcode {0}")]
+    UnknownOpcode(u8),
+    /// A payload larger than the configured limit.
+    #[error("payload of {len} bytes exceeds the {limit}-byte limit")]
+    PayloadTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Why a shard command was not sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The command is larger than the gateway accepts (4096 bytes).
+    #[error("command of {len} bytes exceeds the gateway's 4096-byte limit")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+    },
+    /// The command could not be serialized.
+    #[error("command could not be serialized")]
+    Encode(#[source] BoxError),
+    /// The shard has stopped.
+    #[error("the shard has stopped")]
+    ShardStopped,
+}

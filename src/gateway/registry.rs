@@ -1,0 +1,157 @@
+//! Decoding dispatches into their registered types, and posting them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::bus::{MuxClosed, TypeMux};
+
+use super::event::{DispatchEvent, DispatchMeta, Event};
+use super::opcode::{EventType, OpCode};
+
+/// A dispatch with no registered type, posted as `Arc<UnknownDispatch>`.
+#[derive(Debug, Clone)]
+pub struct UnknownDispatch {
+    /// The dispatch type (`t`).
+    pub event_type: EventType,
+    /// The shard and sequence number.
+    pub meta: DispatchMeta,
+    /// The raw JSON of `d`.
+    pub data: String,
+}
+
+impl Event for UnknownDispatch {
+    fn op(&self) -> OpCode {
+        OpCode::Dispatch
+    }
+
+    fn event_type(&self) -> EventType {
+        self.event_type.clone()
+    }
+}
+
+/// A post of one decoded event, awaited by the shard loop.
+pub(crate) type PostFuture = Pin<Box<dyn Future<Output = Result<usize, MuxClosed>> + Send>>;
+
+/// Decodes `d` and makes the post of the result.
+type DecodeFn = fn(&str, DispatchMeta, &TypeMux) -> Result<PostFuture, serde_json::Error>;
+
+/// Whether anything on the bus wants the type.
+type WantedFn = fn(&TypeMux) -> bool;
+
+/// Maps dispatch names to the types they decode into.
+///
+/// [`with_defaults`](Self::with_defaults) registers every model in
+/// [`crate::model`]; [`register`](Self::register) adds or replaces one.
+/// Dispatches are decoded only when their type has a subscriber or handler
+/// (others cost a table lookup), and a dispatch with no registered type is
+/// posted as [`UnknownDispatch`].
+#[derive(Clone, Default)]
+pub struct EventRegistry {
+    /// By dispatch name.
+    entries: HashMap<String, Entry>,
+}
+
+/// How one dispatch name is handled.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Decodes and posts.
+    decode: DecodeFn,
+    /// Checks for subscribers.
+    wanted: WantedFn,
+}
+
+/// What [`EventRegistry::decode`] made of a dispatch.
+pub(crate) enum Decoded {
+    /// A post to await.
+    Post(PostFuture),
+    /// Nobody subscribes to its type: nothing to do.
+    Unwanted,
+    /// Its `d` did not match the registered type.
+    Failed(serde_json::Error),
+}
+
+impl EventRegistry {
+    /// A registry with no types: every dispatch is an [`UnknownDispatch`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry with every built-in model of [`crate::model`].
+    pub fn with_defaults() -> Self {
+        let mut registry = Self::new();
+        registry.register_builtin();
+        registry
+    }
+
+    /// Registers `T` for dispatches named `T::EVENT_TYPE`, replacing any
+    /// earlier type for that name.
+    pub fn register<T: DispatchEvent>(&mut self) -> &mut Self {
+        self.entries.insert(
+            T::EVENT_TYPE.as_str().to_owned(),
+            Entry {
+                decode: decode::<T>,
+                wanted: TypeMux::has_subscribers::<T>,
+            },
+        );
+        self
+    }
+
+    /// Registers the built-in dispatch models.
+    fn register_builtin(&mut self) {}
+
+    /// Whether a type is registered for `event_type`.
+    pub fn contains(&self, event_type: &str) -> bool {
+        self.entries.contains_key(event_type)
+    }
+
+    /// Decodes one dispatch and prepares its post.
+    pub(crate) fn decode(
+        &self,
+        event_type: &str,
+        data: &str,
+        meta: DispatchMeta,
+        bus: &TypeMux,
+    ) -> Decoded {
+        match self.entries.get(event_type) {
+            Some(entry) if (entry.wanted)(bus) => match (entry.decode)(data, meta, bus) {
+                Ok(post) => Decoded::Post(post),
+                Err(e) => Decoded::Failed(e),
+            },
+            Some(_) => Decoded::Unwanted,
+            None if bus.has_subscribers::<UnknownDispatch>() => {
+                let unknown = UnknownDispatch {
+                    event_type: EventType::from(event_type.to_owned()),
+                    meta,
+                    data: data.to_owned(),
+                };
+                let bus = bus.clone();
+                Decoded::Post(Box::pin(async move { bus.post(unknown).await }))
+            }
+            None => Decoded::Unwanted,
+        }
+    }
+}
+
+/// [`Entry::decode`] for `T`.
+fn decode<T: DispatchEvent>(
+    data: &str,
+    meta: DispatchMeta,
+    bus: &TypeMux,
+) -> Result<PostFuture, serde_json::Error> {
+    let mut event: T = serde_json::from_str(data)?;
+    event.set_meta(meta);
+    let bus = bus.clone();
+    Ok(Box::pin(async move { bus.post(event).await }))
+}
+
+impl fmt::Debug for EventRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self.entries.keys().collect();
+        names.sort();
+        f.debug_struct("EventRegistry")
+            .field("types", &names)
+            .finish()
+    }
+}
