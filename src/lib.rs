@@ -7,6 +7,10 @@ pub mod gateway;
 pub mod model;
 pub mod shard;
 
+mod session;
+
+pub use session::Session;
+
 pub use bus::{
     BoxError, BoxFuture, DEFAULT_CAPACITY, EventStream, Feed, FromContext, Handler, HandlerError,
     IntoHandlerResult, Lagged, LossyStream, MissingState, MuxClosed, Plugin, PluginContext,

@@ -1,6 +1,33 @@
-//! `shardbus-sim`: a Discord-compatible gateway server for tests and demos.
-//!
-//! It is written from the protocol documentation alone and does not depend on
-//! `shardbus`, so a misunderstanding in the client is not mirrored here. The
-//! server itself arrives with its own issue; this crate holds its place in the
-//! workspace.
+#![doc = include_str!("../README.md")]
+#![deny(clippy::unwrap_used)]
+#![warn(missing_docs)]
+#![recursion_limit = "256"]
+
+mod compress;
+mod config;
+mod connection;
+mod error;
+mod fault;
+mod frame;
+mod generator;
+mod handshake;
+mod http;
+mod ids;
+mod log;
+pub mod protocol;
+mod session;
+mod shared;
+mod sim;
+mod stats;
+mod world;
+
+pub use config::{SessionStartLimit, SimConfig};
+pub use error::{SimError, WaitTimeout};
+pub use fault::{Fault, FaultTarget};
+pub use ids::{ConnectionId, GUILD_EPOCH_BASE, GuildId, Seq, SessionId, ShardInfo};
+pub use log::{
+    BucketViolation, ClientEvent, ClientEventKind, Closed, Closer, ConnectionLog, IdentifyOutcome,
+    IdentifyRecord, ResumeOutcome, ResumeRecord, SimLog,
+};
+pub use sim::Sim;
+pub use stats::{ConnectionSent, SeqRange, SessionState, SessionStats, ShardStats, SimStats};

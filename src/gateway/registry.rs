@@ -99,7 +99,31 @@ impl EventRegistry {
     }
 
     /// Registers the built-in dispatch models.
-    fn register_builtin(&mut self) {}
+    fn register_builtin(&mut self) {
+        use crate::model::*;
+        self.register::<Ready>()
+            .register::<Resumed>()
+            .register::<GuildCreate>()
+            .register::<GuildUpdate>()
+            .register::<GuildDelete>()
+            .register::<ChannelCreate>()
+            .register::<ChannelUpdate>()
+            .register::<ChannelDelete>()
+            .register::<GuildMemberAdd>()
+            .register::<GuildMemberUpdate>()
+            .register::<GuildMemberRemove>()
+            .register::<GuildMembersChunk>()
+            .register::<MessageCreate>()
+            .register::<MessageUpdate>()
+            .register::<MessageDelete>()
+            .register::<MessageReactionAdd>()
+            .register::<MessageReactionRemove>()
+            .register::<PresenceUpdate>()
+            .register::<TypingStart>()
+            .register::<InteractionCreate>()
+            .register::<VoiceStateUpdate>()
+            .register::<VoiceServerUpdate>();
+    }
 
     /// Whether a type is registered for `event_type`.
     pub fn contains(&self, event_type: &str) -> bool {

@@ -49,7 +49,8 @@ pub const MAX_COMMAND_BYTES: usize = 4096;
 
 /// A running shard; made by [`Shard::spawn`].
 ///
-/// Dropping it leaves the shard running; [`ShardHandle::close`] stops it.
+/// [`ShardHandle::close`] stops it; so does dropping the `Shard` and every
+/// [`ShardHandle`] (with close code 1000).
 #[derive(Debug)]
 pub struct Shard {
     /// Commands and state.
@@ -63,8 +64,10 @@ pub struct Shard {
 pub struct ShardHandle {
     /// The shard.
     id: ShardId,
-    /// Into the shard's loop.
-    commands: mpsc::Sender<ShardCommand>,
+    /// User commands into the shard's loop (paced).
+    commands: mpsc::Sender<String>,
+    /// Close and reconnect requests, never held behind paced commands.
+    control: mpsc::Sender<Control>,
     /// Shared with the loop.
     state: Arc<ShardState>,
 }
@@ -80,11 +83,9 @@ struct ShardState {
     last_error: Mutex<Option<Arc<GatewayError>>>,
 }
 
-/// A request into the loop.
+/// A lifecycle request into the loop.
 #[derive(Debug)]
-enum ShardCommand {
-    /// Send a payload (already checked for size).
-    Send(String),
+enum Control {
     /// Close the connection and stop; the code says whether the session ends.
     Close(CloseCode, oneshot::Sender<()>),
     /// Close the connection (keeping the session) and resume.
@@ -146,6 +147,7 @@ impl Shard {
     /// Panics if called outside a Tokio runtime.
     pub fn spawn(config: GatewayConfig, bus: TypeMux) -> Self {
         let (tx, rx) = mpsc::channel(64);
+        let (control_tx, control_rx) = mpsc::channel(4);
         let state = Arc::new(ShardState {
             stage: watch::Sender::new(Stage::Connecting),
             latency: Mutex::new(None),
@@ -157,6 +159,7 @@ impl Shard {
             config,
             bus,
             commands: rx,
+            control: control_rx,
             state: state.clone(),
             session: None,
             posts: VecDeque::new(),
@@ -166,6 +169,7 @@ impl Shard {
             handle: ShardHandle {
                 id,
                 commands: tx,
+                control: control_tx,
                 state,
             },
             task,
@@ -265,7 +269,7 @@ impl ShardHandle {
             return Err(CommandError::TooLarge { len: text.len() });
         }
         self.commands
-            .send(ShardCommand::Send(text))
+            .send(text)
             .await
             .map_err(|_| CommandError::ShardStopped)
     }
@@ -275,19 +279,14 @@ impl ShardHandle {
     /// it resumable for another process.
     pub async fn close(&self, code: CloseCode) {
         let (tx, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(ShardCommand::Close(code, tx))
-            .await
-            .is_ok()
-        {
+        if self.control.send(Control::Close(code, tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
 
     /// Drops the connection and resumes the session on a new one.
     pub async fn reconnect(&self) {
-        let _ = self.commands.send(ShardCommand::Reconnect).await;
+        let _ = self.control.send(Control::Reconnect).await;
     }
 }
 
@@ -321,8 +320,10 @@ struct Runner {
     config: GatewayConfig,
     /// Where events go.
     bus: TypeMux,
-    /// Commands from handles.
-    commands: mpsc::Receiver<ShardCommand>,
+    /// User commands from handles.
+    commands: mpsc::Receiver<String>,
+    /// Lifecycle requests from handles.
+    control: mpsc::Receiver<Control>,
     /// Shared with handles.
     state: Arc<ShardState>,
     /// The session to resume, if any.
@@ -371,10 +372,10 @@ impl Runner {
                 tracing::info!(?wait, failures, "reconnecting after a wait");
                 tokio::select! {
                     () = sleep(wait) => {}
-                    command = self.commands.recv() => match command {
-                        Some(ShardCommand::Close(_, done)) => return self.stop(Some(done), Ok(())).await,
+                    control = self.control.recv() => match control {
+                        Some(Control::Close(_, done)) => return self.stop(Some(done), Ok(())).await,
                         None => return self.stop(None, Ok(())).await,
-                        Some(_) => {}
+                        Some(Control::Reconnect) => {}
                     },
                 }
             }
@@ -575,19 +576,19 @@ impl Runner {
                         }
                     }
                 }
-                command = self.commands.recv(), if held.is_none() && conn.established => match command {
-                    Some(ShardCommand::Send(text)) => {
-                        held = Some(text);
-                        send_at = Instant::now();
-                    }
-                    Some(ShardCommand::Close(code, done)) => {
+                Some(text) = self.commands.recv(), if held.is_none() && conn.established => {
+                    held = Some(text);
+                    send_at = Instant::now();
+                }
+                control = self.control.recv() => match control {
+                    Some(Control::Close(code, done)) => {
                         close(&mut conn.socket, code).await;
                         if code == CloseCode::NORMAL || code == CloseCode::GOING_AWAY {
                             self.session = None;
                         }
                         return End::Shutdown(Some(done));
                     }
-                    Some(ShardCommand::Reconnect) => {
+                    Some(Control::Reconnect) => {
                         close(&mut conn.socket, CloseCode::UNKNOWN_ERROR).await;
                         return End::Reconnect;
                     }

@@ -75,6 +75,12 @@ snowflake! {
     WebhookId;
     /// An attachment.
     AttachmentId;
+    /// A sticker.
+    StickerId;
+    /// A forum or media channel tag.
+    TagId;
+    /// A guild integration.
+    IntegrationId;
 }
 
 impl GuildId {
@@ -134,6 +140,23 @@ impl SessionId {
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Serde helpers for a bare `u64` snowflake whose kind depends on another
+/// field (a permission overwrite's role or user): read from a string or an
+/// integer, written as a string.
+pub(crate) mod raw_snowflake {
+    use serde::{Deserializer, Serializer};
+
+    /// Reads a snowflake from a string or an integer.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_any(super::SnowflakeVisitor)
+    }
+
+    /// Writes a snowflake as a string.
+    pub(crate) fn serialize<S: Serializer>(id: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(id)
     }
 }
 

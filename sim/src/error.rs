@@ -1,0 +1,33 @@
+//! Errors of the sim's operations.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The error of [`Sim::start`](crate::Sim::start) and of control operations
+/// such as [`Sim::reshard`](crate::Sim::reshard).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(&'static str),
+    /// The listening socket could not be bound.
+    #[error("cannot bind {addr}")]
+    Bind {
+        /// The address from the configuration.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sim has been shut down.
+    #[error("the sim is shut down")]
+    ShutDown,
+}
+
+/// The error of [`Sim::wait_for_log`](crate::Sim::wait_for_log) and
+/// [`Sim::wait_for_stats`](crate::Sim::wait_for_stats): the condition did not
+/// hold before the timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {0:?} waiting for the sim")]
+pub struct WaitTimeout(pub Duration);

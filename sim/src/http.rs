@@ -1,0 +1,297 @@
+//! The HTTP side: `GET /api/v10/gateway[/bot]`, the websocket endpoints
+//! (`/` and the resume URL `/resume`) and the JSON control API under `/sim/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{RawQuery, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::connection::{self, ConnParams};
+use crate::fault::{Fault, FaultTarget};
+use crate::ids::GuildId;
+use crate::shared::Shared;
+use crate::sim::Sim;
+
+/// Build the router.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(gateway))
+        .route("/resume", get(resume))
+        .route("/resume/", get(resume))
+        .route("/api/v10/gateway", get(get_gateway))
+        .route("/api/v10/gateway/bot", get(get_gateway_bot))
+        .route("/sim/dispatch", post(post_dispatch))
+        .route("/sim/fault", post(post_fault))
+        .route("/sim/reshard", post(post_reshard))
+        .route("/sim/traffic", post(post_traffic))
+        .route("/sim/log", get(get_log))
+        .route("/sim/stats", get(get_stats))
+        .with_state(shared)
+}
+
+/// Upgrade to a gateway connection.
+fn upgrade(
+    shared: Arc<Shared>,
+    ws: WebSocketUpgrade,
+    query: Option<String>,
+    via_resume_url: bool,
+) -> Response {
+    let tracker = shared.tracker.clone();
+    ws.max_message_size(1 << 20)
+        .max_frame_size(1 << 20)
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection::run(
+                shared,
+                socket,
+                ConnParams {
+                    via_resume_url,
+                    query: query.unwrap_or_default(),
+                },
+            ))
+        })
+}
+
+/// `GET /` (websocket).
+async fn gateway(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(q): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(shared, ws, q, false)
+}
+
+/// `GET /resume` (websocket, the `resume_gateway_url`).
+async fn resume(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(q): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(shared, ws, q, true)
+}
+
+/// A Discord-style JSON error.
+fn error(status: StatusCode, code: u32, message: &str) -> Response {
+    (status, Json(json!({ "message": message, "code": code }))).into_response()
+}
+
+/// `GET /api/v10/gateway`.
+async fn get_gateway(State(shared): State<Arc<Shared>>) -> Response {
+    Json(json!({ "url": shared.gateway_url() })).into_response()
+}
+
+/// `GET /api/v10/gateway/bot`.
+async fn get_gateway_bot(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let state = shared.state();
+    let expected = format!("Bot {}", shared.config.token);
+    if state.token_revoked || auth != expected {
+        return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+    }
+    let reset_after = state
+        .starts_reset_at
+        .saturating_duration_since(std::time::Instant::now());
+    Json(json!({
+        "url": shared.gateway_url(),
+        "shards": state.shards,
+        "session_start_limit": {
+            "total": shared.config.session_start_limit.total,
+            "remaining": state.starts_remaining,
+            "reset_after": u64::try_from(reset_after.as_millis()).unwrap_or(u64::MAX),
+            "max_concurrency": shared.config.max_concurrency,
+        }
+    }))
+    .into_response()
+}
+
+/// Parse a JSON request body (any or no `Content-Type`, so plain `curl -d` works).
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+/// The 400 answer to a body that does not parse.
+fn bad_body(e: &serde_json::Error) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        50_109,
+        &format!("invalid JSON body: {e}"),
+    )
+}
+
+/// A guild id as a JSON string or number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Snowflake {
+    /// `"123"`.
+    Str(String),
+    /// `123`.
+    Num(u64),
+}
+
+impl Snowflake {
+    fn get(&self) -> Option<u64> {
+        match self {
+            Self::Str(s) => s.parse().ok(),
+            Self::Num(n) => Some(*n),
+        }
+    }
+}
+
+/// The body of `POST /sim/dispatch`.
+#[derive(Debug, Deserialize)]
+struct DispatchRequest {
+    /// The event type, e.g. `MESSAGE_CREATE`.
+    #[serde(alias = "t")]
+    event: String,
+    /// The event data.
+    #[serde(alias = "d", default)]
+    data: Value,
+    /// Route by guild (the shard formula)…
+    guild_id: Option<Snowflake>,
+    /// …or to a shard id.
+    shard: Option<u32>,
+}
+
+/// `POST /sim/dispatch`.
+async fn post_dispatch(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: DispatchRequest = match parse(&body) {
+        Ok(req) => req,
+        Err(e) => return bad_body(&e),
+    };
+    let sim = Sim::from_shared(shared);
+    let sessions = match (req.guild_id.as_ref().map(Snowflake::get), req.shard) {
+        (Some(Some(g)), None) => sim.dispatch(GuildId(g), &req.event, req.data),
+        (None, Some(s)) => sim.dispatch_to_shard(s, &req.event, req.data),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                50_035,
+                "give exactly one of guild_id (a snowflake) or shard",
+            );
+        }
+    };
+    Json(json!({ "sessions": sessions })).into_response()
+}
+
+/// The body of `POST /sim/fault`.
+#[derive(Debug, Deserialize)]
+struct FaultRequest {
+    /// A shard id; absent (or `"all": true`) means every connection.
+    shard: Option<u32>,
+    /// Explicitly every connection.
+    #[serde(default)]
+    all: bool,
+    /// reconnect, invalid_session, drop, zombie, close, malformed,
+    /// unknown_opcode, unknown_dispatch, stall, heartbeat_request.
+    kind: String,
+    /// For invalid_session.
+    #[serde(default)]
+    resumable: bool,
+    /// For close.
+    code: Option<u16>,
+    /// For stall, in milliseconds.
+    ms: Option<u64>,
+}
+
+/// `POST /sim/fault`.
+async fn post_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: FaultRequest = match parse(&body) {
+        Ok(req) => req,
+        Err(e) => return bad_body(&e),
+    };
+    let fault = match req.kind.as_str() {
+        "reconnect" => Fault::Reconnect,
+        "invalid_session" => Fault::InvalidSession {
+            resumable: req.resumable,
+        },
+        "drop" => Fault::Drop,
+        "zombie" => Fault::Zombie,
+        "close" => match req.code {
+            Some(code) => Fault::Close(code),
+            None => return error(StatusCode::BAD_REQUEST, 50_035, "close needs a code"),
+        },
+        "malformed" => Fault::Malformed,
+        "unknown_opcode" => Fault::UnknownOpcode,
+        "unknown_dispatch" => Fault::UnknownDispatch,
+        "stall" => Fault::Stall(Duration::from_millis(req.ms.unwrap_or(1000))),
+        "heartbeat_request" => Fault::HeartbeatRequest,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                50_035,
+                &format!("unknown fault kind {other:?}"),
+            );
+        }
+    };
+    let target = match (req.shard, req.all) {
+        (Some(s), false) => FaultTarget::Shard(s),
+        _ => FaultTarget::All,
+    };
+    let n = Sim::from_shared(shared).fault(target, fault);
+    Json(json!({ "connections": n })).into_response()
+}
+
+/// The body of `POST /sim/reshard`.
+#[derive(Debug, Deserialize)]
+struct ReshardRequest {
+    /// The new shard count.
+    shards: u32,
+}
+
+/// `POST /sim/reshard`.
+async fn post_reshard(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: ReshardRequest = match parse(&body) {
+        Ok(req) => req,
+        Err(e) => return bad_body(&e),
+    };
+    match Sim::from_shared(shared).reshard(req.shards) {
+        Ok(()) => Json(json!({ "shards": req.shards })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, 50_035, &e.to_string()),
+    }
+}
+
+/// The body of `POST /sim/traffic`.
+#[derive(Debug, Deserialize)]
+struct TrafficRequest {
+    /// Messages per second; 0 stops, absent or `null` means unlimited.
+    rate: Option<f64>,
+}
+
+/// `POST /sim/traffic`.
+async fn post_traffic(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: TrafficRequest = match parse(&body) {
+        Ok(req) => req,
+        Err(e) => return bad_body(&e),
+    };
+    let rate = req.rate.unwrap_or(f64::INFINITY);
+    if rate.is_nan() || rate < 0.0 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            50_035,
+            "rate must be a non-negative number",
+        );
+    }
+    Sim::from_shared(shared).start_traffic(rate);
+    Json(json!({ "rate": if rate.is_finite() { json!(rate) } else { Value::Null } }))
+        .into_response()
+}
+
+/// `GET /sim/log`.
+async fn get_log(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.log_snapshot()).into_response()
+}
+
+/// `GET /sim/stats`.
+async fn get_stats(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.stats()).into_response()
+}

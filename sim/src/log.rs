@@ -1,0 +1,271 @@
+//! What clients did: the observation log tests assert on.
+//!
+//! The sim appends to one [`SimLog`]; [`Sim::log`](crate::Sim::log) returns a
+//! snapshot and [`Sim::wait_for_log`](crate::Sim::wait_for_log) waits until a
+//! condition on it holds. Times are offsets from the sim's start
+//! ([`Duration`] in Rust, milliseconds as a float in the JSON of `GET /sim/log`).
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::ids::{ConnectionId, Seq, SessionId, ShardInfo};
+
+/// Serialize a [`Duration`] as fractional milliseconds.
+fn as_ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Everything clients did since the sim started.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SimLog {
+    /// Every websocket connection, in the order they were accepted.
+    pub connections: Vec<ConnectionLog>,
+    /// Every Identify that passed validation far enough to reach the rate
+    /// limiter, in order.
+    pub identifies: Vec<IdentifyRecord>,
+    /// Every Identify that came too early for its bucket.
+    pub bucket_violations: Vec<BucketViolation>,
+    /// Every Resume, in order.
+    pub resumes: Vec<ResumeRecord>,
+}
+
+/// One websocket connection and what its client sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionLog {
+    /// The connection's number.
+    pub id: ConnectionId,
+    /// When it was accepted.
+    #[serde(serialize_with = "as_ms")]
+    pub opened_at: Duration,
+    /// Whether the client connected to the `resume_gateway_url` (path `/resume`).
+    pub via_resume_url: bool,
+    /// The query string of the upgrade request.
+    pub query: String,
+    /// Whether `compress=zlib-stream` was requested.
+    pub zlib: bool,
+    /// The shard of the session this connection identified or resumed.
+    pub shard: Option<ShardInfo>,
+    /// The session this connection identified or resumed.
+    pub session_id: Option<SessionId>,
+    /// What the client sent, in order.
+    pub events: Vec<ClientEvent>,
+    /// How the connection ended, once it has.
+    pub closed: Option<Closed>,
+}
+
+/// One thing a client sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientEvent {
+    /// When the server read it.
+    #[serde(serialize_with = "as_ms")]
+    pub at: Duration,
+    /// What it was.
+    #[serde(flatten)]
+    pub kind: ClientEventKind,
+}
+
+/// What a client sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientEventKind {
+    /// Op 1 with the sequence number the client reported.
+    Heartbeat {
+        /// The `d` of the heartbeat.
+        seq: Option<Seq>,
+    },
+    /// Op 2.
+    Identify {
+        /// The `shard` field, if any.
+        shard: Option<ShardInfo>,
+        /// The `intents` field.
+        intents: u64,
+    },
+    /// Op 6.
+    Resume {
+        /// The `session_id` field.
+        session_id: String,
+        /// The `seq` field.
+        seq: Option<Seq>,
+    },
+    /// Any other valid opcode (3, 4, 8, 31, 43), with its data.
+    Command {
+        /// The opcode.
+        op: u8,
+        /// The `d` field.
+        d: Value,
+    },
+    /// A payload the server rejected (bad JSON, too large, unknown opcode…).
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// A websocket close frame from the client.
+    Close {
+        /// Its code, if it had one.
+        code: Option<u16>,
+        /// Its reason.
+        reason: String,
+    },
+}
+
+/// Who ended a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closer {
+    /// The client sent a close frame.
+    Client,
+    /// The client's TCP connection ended without a close frame.
+    ClientDropped,
+    /// The server sent a close frame.
+    Server,
+    /// The server dropped the TCP connection (the Drop fault, or shutdown).
+    ServerDropped,
+}
+
+/// How a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Closed {
+    /// When.
+    #[serde(serialize_with = "as_ms")]
+    pub at: Duration,
+    /// Who closed.
+    pub by: Closer,
+    /// The close code, if there was a close frame with one.
+    pub code: Option<u16>,
+    /// The close reason.
+    pub reason: String,
+}
+
+/// An Identify as the rate limiter saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IdentifyRecord {
+    /// When.
+    #[serde(serialize_with = "as_ms")]
+    pub at: Duration,
+    /// On which connection.
+    pub connection: ConnectionId,
+    /// The shard it asked for (`[0, 1]` if it sent none).
+    pub shard: ShardInfo,
+    /// Its rate-limit bucket, `shard.id % max_concurrency`.
+    pub bucket: u32,
+    /// What the server answered.
+    pub outcome: IdentifyOutcome,
+}
+
+/// What the server answered to an Identify.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum IdentifyOutcome {
+    /// READY with this session.
+    Ready {
+        /// The new session.
+        session_id: SessionId,
+    },
+    /// Op 9 `false`: too early for its bucket (also in [`SimLog::bucket_violations`]).
+    RateLimited,
+    /// Closed: the session start limit was exhausted.
+    SessionLimitExhausted,
+}
+
+/// An Identify that came less than `identify_window` after the previous
+/// accepted one in the same bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BucketViolation {
+    /// When.
+    #[serde(serialize_with = "as_ms")]
+    pub at: Duration,
+    /// On which connection.
+    pub connection: ConnectionId,
+    /// The shard it asked for.
+    pub shard: ShardInfo,
+    /// Its bucket.
+    pub bucket: u32,
+    /// How long after the bucket's previous accepted Identify it came.
+    #[serde(serialize_with = "as_ms")]
+    pub since_previous: Duration,
+}
+
+/// A Resume and its result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResumeRecord {
+    /// When.
+    #[serde(serialize_with = "as_ms")]
+    pub at: Duration,
+    /// On which connection.
+    pub connection: ConnectionId,
+    /// Whether that connection came in on the `resume_gateway_url`.
+    pub via_resume_url: bool,
+    /// The session it asked for.
+    pub session_id: String,
+    /// The last seq the client said it had.
+    pub seq: Option<Seq>,
+    /// What the server answered.
+    pub outcome: ResumeOutcome,
+}
+
+/// What the server answered to a Resume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ResumeOutcome {
+    /// The missed dispatches were replayed, then RESUMED.
+    Resumed {
+        /// How many dispatches were replayed (RESUMED not counted).
+        replayed: u64,
+    },
+    /// Op 9 `false`: unknown, expired or invalidated session.
+    UnknownSession,
+    /// Op 9 `false`: the seq is older than the replay buffer holds.
+    SeqNotBuffered,
+    /// Closed with 4007: the seq is ahead of the session.
+    InvalidSeq,
+}
+
+impl SimLog {
+    /// The connections whose session is for shard id `shard` (any total).
+    pub fn connections_for_shard(&self, shard: u32) -> impl Iterator<Item = &ConnectionLog> {
+        self.connections
+            .iter()
+            .filter(move |c| c.shard.is_some_and(|s| s.id == shard))
+    }
+
+    /// The Identify records of rate-limit bucket `bucket`.
+    pub fn identifies_in_bucket(&self, bucket: u32) -> impl Iterator<Item = &IdentifyRecord> {
+        self.identifies.iter().filter(move |i| i.bucket == bucket)
+    }
+
+    /// The accepted Identifies (those that got READY).
+    pub fn ready_identifies(&self) -> impl Iterator<Item = &IdentifyRecord> {
+        self.identifies
+            .iter()
+            .filter(|i| matches!(i.outcome, IdentifyOutcome::Ready { .. }))
+    }
+
+    /// The heartbeat seqs received on connections of shard id `shard`, in order.
+    pub fn heartbeats_for_shard(&self, shard: u32) -> Vec<Option<Seq>> {
+        self.connections_for_shard(shard)
+            .flat_map(|c| c.events.iter())
+            .filter_map(|e| match e.kind {
+                ClientEventKind::Heartbeat { seq } => Some(seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The connection with this id.
+    #[must_use]
+    pub fn connection(&self, id: ConnectionId) -> Option<&ConnectionLog> {
+        self.connections.iter().find(|c| c.id == id)
+    }
+
+    /// The mutable entry of connection `id` (the sim appends through this).
+    pub(crate) fn connection_mut(&mut self, id: ConnectionId) -> Option<&mut ConnectionLog> {
+        // Connections are pushed in id order, so a binary search finds them.
+        self.connections
+            .binary_search_by_key(&id, |c| c.id)
+            .ok()
+            .and_then(|i| self.connections.get_mut(i))
+    }
+}
