@@ -578,3 +578,37 @@ async fn chaos_twenty_thousand_messages_through_random_faults() {
     assert!(log.resumes.len() >= 15, "the faults hit live connections");
     finish(&shard, &sim).await;
 }
+
+#[tokio::test]
+async fn requested_members_arrive_as_a_chunk_with_the_nonce() {
+    // Room for user commands beside 500 ms heartbeats needs a longer interval.
+    let sim = sim(SimConfig {
+        heartbeat_interval: Duration::from_secs(2),
+        ..test_config()
+    })
+    .await;
+    let Running {
+        bus,
+        stages: _,
+        shard,
+    } = start(&sim, TypeMux::new()).await;
+    let mut chunks = bus.subscribe::<shardbus::model::GuildMembersChunk>();
+    let guild = sim.guilds_for_shard(0, 1)[0];
+    let request = shardbus::gateway::RequestGuildMembers {
+        guild_id: shardbus::model::GuildId(guild.0),
+        query: Some(String::new()),
+        limit: 0,
+        nonce: Some("n-1".into()),
+        ..Default::default()
+    };
+    shard
+        .handle()
+        .request_guild_members(&request)
+        .await
+        .unwrap();
+    let chunk = timeout(LIMIT, chunks.recv()).await.unwrap().unwrap();
+    assert_eq!(chunk.guild_id.get(), guild.0);
+    assert_eq!(chunk.nonce.as_deref(), Some("n-1"));
+    assert!(!chunk.members.is_empty());
+    finish(&shard, &sim).await;
+}
