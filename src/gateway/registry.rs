@@ -81,7 +81,7 @@ impl EventRegistry {
     /// A registry with every built-in model of [`crate::model`].
     pub fn with_defaults() -> Self {
         let mut registry = Self::new();
-        registry.register_builtin();
+        crate::model::register_builtin(&mut registry);
         registry
     }
 
@@ -96,33 +96,6 @@ impl EventRegistry {
             },
         );
         self
-    }
-
-    /// Registers the built-in dispatch models.
-    fn register_builtin(&mut self) {
-        use crate::model::*;
-        self.register::<Ready>()
-            .register::<Resumed>()
-            .register::<GuildCreate>()
-            .register::<GuildUpdate>()
-            .register::<GuildDelete>()
-            .register::<ChannelCreate>()
-            .register::<ChannelUpdate>()
-            .register::<ChannelDelete>()
-            .register::<GuildMemberAdd>()
-            .register::<GuildMemberUpdate>()
-            .register::<GuildMemberRemove>()
-            .register::<GuildMembersChunk>()
-            .register::<MessageCreate>()
-            .register::<MessageUpdate>()
-            .register::<MessageDelete>()
-            .register::<MessageReactionAdd>()
-            .register::<MessageReactionRemove>()
-            .register::<PresenceUpdate>()
-            .register::<TypingStart>()
-            .register::<InteractionCreate>()
-            .register::<VoiceStateUpdate>()
-            .register::<VoiceServerUpdate>();
     }
 
     /// Whether a type is registered for `event_type`.

@@ -17,12 +17,24 @@ use super::{
     PartialEmoji, Presence, ReactionType, Ready, RoleId, Timestamp, User, UserId, VoiceState,
     VoiceToken,
 };
-use crate::gateway::{DispatchEvent, DispatchMeta, Event, EventType, OpCode};
+use crate::gateway::{DispatchEvent, DispatchMeta, Event, EventRegistry, EventType, OpCode};
 
 /// Implements [`Event`] and [`DispatchEvent`] for dispatch types with a
 /// `meta: DispatchMeta` field: the one place the name ↔ type table lives.
 macro_rules! dispatch_events {
-    ($($ty:ident => $name:ident,)*) => {$(
+    ($($ty:ident => $name:ident,)*) => {
+        /// Registers every built-in dispatch type.
+        pub(crate) fn register_builtin(registry: &mut EventRegistry) {
+            $(registry.register::<$ty>();)*
+        }
+
+        $(dispatch_event!($ty => $name);)*
+    };
+}
+
+/// [`Event`] and [`DispatchEvent`] for one dispatch type.
+macro_rules! dispatch_event {
+    ($ty:ident => $name:ident) => {
         impl Event for $ty {
             fn op(&self) -> OpCode {
                 OpCode::Dispatch
@@ -40,7 +52,7 @@ macro_rules! dispatch_events {
                 self.meta = meta;
             }
         }
-    )*};
+    };
 }
 
 dispatch_events! {

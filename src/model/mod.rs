@@ -116,3 +116,5 @@ pub use secret::{InteractionToken, VoiceToken};
 pub use timestamp::{Timestamp, TimestampParseError};
 pub use user::{PartialUser, PremiumType, User};
 pub use voice::VoiceState;
+
+pub(crate) use dispatch::register_builtin;
