@@ -76,6 +76,12 @@ impl Sim {
         let app = http::router(shared.clone());
         let cancel = shared.cancel.clone();
         shared.tracker.spawn(async move {
+            // Gateway payloads are small and latency matters: no Nagle delay.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::warn!(error = %e, "http server failed");
