@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shardbus::{BoxError, BoxFuture, Handler, HandlerError, MissingState, State, TypeMux};
+use shardbus::{BoxError, Handler, HandlerError, MissingState, State, TypeMux};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::{sleep, timeout};
 
@@ -60,19 +60,23 @@ struct Overlapping {
 }
 
 impl Handler<Msg> for Overlapping {
-    fn call(&self, _: Arc<Msg>, (): ()) -> BoxFuture<'static, Result<(), BoxError>> {
+    fn call(
+        &self,
+        _: Arc<Msg>,
+        (): (),
+    ) -> impl std::future::Future<Output = Result<(), BoxError>> + Send + 'static {
         let (running, max, release) = (
             self.running.clone(),
             self.max_running.clone(),
             self.release.clone(),
         );
-        Box::pin(async move {
+        async move {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             max.fetch_max(now, Ordering::SeqCst);
             release.notified().await;
             running.fetch_sub(1, Ordering::SeqCst);
             Ok(())
-        })
+        }
     }
 
     fn name(&self) -> Cow<'static, str> {

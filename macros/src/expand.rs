@@ -83,8 +83,14 @@ pub(crate) fn handler(args: HandlerArgs, func: HandlerFn) -> syn::Result<TokenSt
     };
     // Spanned on the fn's name, so a body that is not `Send` is reported
     // there (with rustc's note on the `.await` that holds the culprit).
-    let boxed = quote_spanned! {ident.span()=>
-        ::std::boxed::Box::pin(async move { #into_result })
+    let body_future = quote_spanned! {ident.span()=>
+        async move { #into_result }
+    };
+    // The `Send` bound is checked here: spanned on the name too.
+    let future_type = quote_spanned! {ident.span()=>
+        impl ::std::future::Future<
+            Output = ::std::result::Result<(), ::shardbus::BoxError>,
+        > + ::std::marker::Send + 'static
     };
     // Checked where the handler is defined, spanned on the user's types,
     // rather than only where it is registered.
@@ -123,11 +129,8 @@ pub(crate) fn handler(args: HandlerArgs, func: HandlerFn) -> syn::Result<TokenSt
                 &self,
                 #event_arg: ::std::sync::Arc<#event>,
                 (#(#arg_names,)*): (#(#extractors,)*),
-            ) -> ::shardbus::BoxFuture<
-                'static,
-                ::std::result::Result<(), ::shardbus::BoxError>,
-            > {
-                #boxed
+            ) -> #future_type {
+                #body_future
             }
 
             fn name(&self) -> ::std::borrow::Cow<'static, str> {

@@ -16,7 +16,7 @@ use super::mux::TypeMux;
 use super::stream::EventStream;
 use super::subscription::{BoxError, Subscription};
 
-/// A boxed, `Send` future, as [`Handler::call`] returns.
+/// A boxed, `Send` future (what an [`IdentifyQueue`](crate::shard::IdentifyQueue) returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something that runs for every event of type `E` posted on a [`TypeMux`].
@@ -82,8 +82,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 )]
 pub trait Handler<E, Args = ()>: Send + Sync + 'static {
     /// Runs the handler for one event, with the extractors resolved at
-    /// registration.
-    fn call(&self, event: Arc<E>, args: Args) -> BoxFuture<'static, Result<(), BoxError>>;
+    /// registration. (A future, not a boxed one: no allocation per call.)
+    fn call(
+        &self,
+        event: Arc<E>,
+        args: Args,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static;
 
     /// The name used in [`HandlerError`] and tracing spans. Defaults to the
     /// handler's type name (a fn's path).
@@ -382,10 +386,14 @@ macro_rules! handler_arity {
             $($arg: FromContext,)*
         {
             #[allow(non_snake_case)]
-            fn call(&self, event: Arc<E>, args: ($($arg,)*)) -> BoxFuture<'static, Result<(), BoxError>> {
+            fn call(
+                &self,
+                event: Arc<E>,
+                args: ($($arg,)*),
+            ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
                 let ($($arg,)*) = args;
                 let fut = self(event $(, $arg)*);
-                Box::pin(async move { fut.await.into_handler_result() })
+                async move { fut.await.into_handler_result() }
             }
         }
     };
