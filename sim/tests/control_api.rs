@@ -3,22 +3,12 @@
 
 mod common;
 
-use common::{Client, WAIT, config, http, start};
+use common::{Client, WAIT, config, http, start, two_ready_shards};
 use serde_json::json;
-use shardbus_sim::SimConfig;
 
 #[tokio::test]
 async fn dispatch_fault_reshard_log_and_stats_over_http() {
-    let sim = start(SimConfig {
-        shards: 2,
-        max_concurrency: 2,
-        ..config()
-    })
-    .await;
-    let mut a = Client::gateway(&sim, false).await;
-    a.ready(&sim, [0, 2]).await;
-    let mut b = Client::gateway(&sim, false).await;
-    b.ready(&sim, [1, 2]).await;
+    let (sim, mut a, mut b) = two_ready_shards().await;
 
     // Dispatch by guild (string snowflake) and by shard.
     let g = sim.guilds_for_shard(1, 2)[0];

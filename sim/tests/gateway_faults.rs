@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Event, WAIT, config, start};
+use common::{Client, Event, WAIT, config, start, two_ready_shards};
 use serde_json::json;
 use shardbus_sim::{Closer, Fault, FaultTarget, SessionId, SessionState, Sim, SimConfig};
 
@@ -251,16 +251,7 @@ async fn heartbeat_request_sends_op_1() {
 
 #[tokio::test]
 async fn shard_target_hits_only_that_shard() {
-    let sim = start(SimConfig {
-        shards: 2,
-        max_concurrency: 2,
-        ..config()
-    })
-    .await;
-    let mut a = Client::gateway(&sim, false).await;
-    a.ready(&sim, [0, 2]).await;
-    let mut b = Client::gateway(&sim, false).await;
-    b.ready(&sim, [1, 2]).await;
+    let (sim, mut a, mut b) = two_ready_shards().await;
     assert_eq!(sim.fault(FaultTarget::Shard(1), Fault::Close(4000)), 1);
     assert_eq!(b.close_code().await.0, Some(4000));
     a.send(json!({ "op": 1, "d": null })).await;

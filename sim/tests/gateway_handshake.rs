@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Client, INTENTS, WAIT, config, http, start};
+use common::{Client, INTENTS, WAIT, config, http, start, two_ready_shards};
 use serde_json::json;
 use shardbus_sim::{ClientEventKind, GuildId, IdentifyOutcome, SimConfig};
 
@@ -178,16 +178,7 @@ async fn large_threshold_decides_large() {
 
 #[tokio::test]
 async fn scripted_dispatch_reaches_the_owning_shard_only() {
-    let sim = start(SimConfig {
-        shards: 2,
-        max_concurrency: 2,
-        ..config()
-    })
-    .await;
-    let mut a = Client::gateway(&sim, false).await;
-    a.ready(&sim, [0, 2]).await;
-    let mut b = Client::gateway(&sim, false).await;
-    b.ready(&sim, [1, 2]).await;
+    let (sim, mut a, mut b) = two_ready_shards().await;
     let g = sim.guilds_for_shard(1, 2)[0];
     let n = sim.dispatch(
         g,

@@ -57,6 +57,21 @@ pub async fn start(config: SimConfig) -> Sim {
     Sim::start(config).await.unwrap()
 }
 
+/// A two-shard sim (one bucket per shard) with a ready client on each shard.
+pub async fn two_ready_shards() -> (Sim, Client, Client) {
+    let sim = start(SimConfig {
+        shards: 2,
+        max_concurrency: 2,
+        ..config()
+    })
+    .await;
+    let mut a = Client::gateway(&sim, false).await;
+    a.ready(&sim, [0, 2]).await;
+    let mut b = Client::gateway(&sim, false).await;
+    b.ready(&sim, [1, 2]).await;
+    (sim, a, b)
+}
+
 impl Client {
     /// Connect to `url` (query included).
     pub async fn connect(url: &str, zlib: bool) -> Self {
