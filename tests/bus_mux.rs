@@ -26,6 +26,37 @@ fn spawn_post<E: Send + Sync + 'static>(
     tokio::spawn(async move { mux.post(event).await })
 }
 
+/// A capacity-1 mux whose only `Ping` subscriber is full: `Ping(1)` is
+/// posted and blocked on it, and `stop` has been called (and is pending).
+struct StopBehindBlockedPost {
+    mux: TypeMux,
+    pings: shardbus::EventStream<Ping>,
+    post: JoinHandle<Result<usize, MuxClosed>>,
+    stop: JoinHandle<()>,
+}
+
+async fn stop_behind_blocked_post() -> StopBehindBlockedPost {
+    let mux = TypeMux::with_capacity(1);
+    let pings = mux.subscribe::<Ping>();
+    assert_eq!(within("fill", mux.post(Ping(0))).await.unwrap(), 1);
+    let post = spawn_post(&mux, Ping(1));
+    assert!(still_pending(&post).await);
+    let stop = {
+        let mux = mux.clone();
+        tokio::spawn(async move { mux.stop().await })
+    };
+    assert!(
+        still_pending(&stop).await,
+        "stop must wait for the in-flight post"
+    );
+    StopBehindBlockedPost {
+        mux,
+        pings,
+        post,
+        stop,
+    }
+}
+
 #[derive(Debug, PartialEq)]
 struct Ping(u32);
 
@@ -453,20 +484,12 @@ async fn subscribing_after_stop_gives_an_ended_stream() {
 
 #[tokio::test(start_paused = true)]
 async fn stop_waits_for_a_post_blocked_on_a_full_subscriber() {
-    let mux = TypeMux::with_capacity(1);
-    let mut pings = mux.subscribe::<Ping>();
-    assert_eq!(within("fill", mux.post(Ping(0))).await.unwrap(), 1);
-    let post = spawn_post(&mux, Ping(1));
-    assert!(still_pending(&post).await);
-
-    let stop = {
-        let mux = mux.clone();
-        tokio::spawn(async move { mux.stop().await })
-    };
-    assert!(
-        still_pending(&stop).await,
-        "stop must wait for the in-flight post"
-    );
+    let StopBehindBlockedPost {
+        mux: _,
+        mut pings,
+        post,
+        stop,
+    } = stop_behind_blocked_post().await;
     assert!(
         !post.is_finished(),
         "stop must not abort the in-flight post"
@@ -485,16 +508,12 @@ async fn stop_waits_for_a_post_blocked_on_a_full_subscriber() {
 
 #[tokio::test(start_paused = true)]
 async fn post_during_stop_is_rejected() {
-    let mux = TypeMux::with_capacity(1);
-    let mut pings = mux.subscribe::<Ping>();
-    assert_eq!(within("fill", mux.post(Ping(0))).await.unwrap(), 1);
-    let post = spawn_post(&mux, Ping(1));
-    assert!(still_pending(&post).await);
-    let stop = {
-        let mux = mux.clone();
-        tokio::spawn(async move { mux.stop().await })
-    };
-    assert!(still_pending(&stop).await);
+    let StopBehindBlockedPost {
+        mux,
+        mut pings,
+        post,
+        stop,
+    } = stop_behind_blocked_post().await;
 
     let late = timeout(Duration::from_secs(1), mux.post(Ping(2))).await;
     assert!(
