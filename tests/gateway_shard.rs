@@ -55,6 +55,16 @@ fn test_config() -> SimConfig {
     }
 }
 
+/// [`test_config`] with room for user commands: at 500 ms, heartbeats alone
+/// would fill the 120-per-minute budget; at 2 s, 30 beats a minute are
+/// reserved and the rest is for commands.
+fn command_room_config() -> SimConfig {
+    SimConfig {
+        heartbeat_interval: Duration::from_secs(2),
+        ..test_config()
+    }
+}
+
 async fn sim(config: SimConfig) -> Sim {
     Sim::start(config).await.unwrap()
 }
@@ -425,12 +435,7 @@ async fn the_first_heartbeat_is_jittered_within_the_interval() {
 
 #[tokio::test]
 async fn a_presence_flood_stays_under_the_gateway_limit() {
-    // With 2 s heartbeats, 30 beats a minute are reserved.
-    let sim = sim(SimConfig {
-        heartbeat_interval: Duration::from_secs(2),
-        ..test_config()
-    })
-    .await;
+    let sim = sim(command_room_config()).await;
     let Running {
         bus: _,
         stages: _,
@@ -581,12 +586,7 @@ async fn chaos_twenty_thousand_messages_through_random_faults() {
 
 #[tokio::test]
 async fn requested_members_arrive_as_a_chunk_with_the_nonce() {
-    // Room for user commands beside 500 ms heartbeats needs a longer interval.
-    let sim = sim(SimConfig {
-        heartbeat_interval: Duration::from_secs(2),
-        ..test_config()
-    })
-    .await;
+    let sim = sim(command_room_config()).await;
     let Running {
         bus,
         stages: _,
