@@ -294,13 +294,16 @@ impl TypeMux {
             let Some(entry) = topics.get(&TypeId::of::<E>()) else {
                 return Ok(0);
             };
-            let Some(topic) = (&**entry as &dyn Any).downcast_ref::<Topic<E>>() else {
+            let Some(topic) = typed_topic::<E>(entry) else {
                 return Ok(0);
             };
             if topic.sinks.load(SeqCst) > 0 {
-                let topic = entry.clone();
+                let entry = entry.clone();
                 drop(topics);
-                return Ok(downcast_topic::<E>(&topic).publish(event()).await);
+                let Some(topic) = typed_topic::<E>(&entry) else {
+                    return Ok(0);
+                };
+                return Ok(topic.publish(event()).await);
             }
             let epoch = topic.ring.begin();
             if !topic.ring.has_receivers() {
@@ -313,8 +316,10 @@ impl TypeMux {
             (entry.clone(), epoch, value)
         };
         // The ring is full: wait for room, as a parked sender.
-        let ring = &downcast_topic::<E>(&topic).ring;
-        Ok(poll_fn(|cx| ring.poll_send(Some(cx.waker()), epoch, &mut value)).await)
+        let Some(topic) = typed_topic::<E>(&topic) else {
+            return Ok(0);
+        };
+        Ok(poll_fn(|cx| topic.ring.poll_send(Some(cx.waker()), epoch, &mut value)).await)
     }
 
     /// Subscribes to events of type `E`, reliably.
@@ -392,7 +397,7 @@ impl TypeMux {
         let topics = self.inner.topics.load();
         topics
             .get(&TypeId::of::<E>())
-            .and_then(|topic| (&**topic as &dyn Any).downcast_ref::<Topic<E>>())
+            .and_then(typed_topic::<E>)
             .is_some_and(|topic| topic.ring.has_receivers() || topic.sinks.load(SeqCst) > 0)
     }
 
@@ -476,13 +481,11 @@ impl TypeMux {
     }
 }
 
-/// The concrete topic behind a map entry for `E`.
-fn downcast_topic<E: Send + Sync + 'static>(topic: &Arc<dyn AnyTopic>) -> &Topic<E> {
-    match (&**topic as &dyn Any).downcast_ref::<Topic<E>>() {
-        Some(topic) => topic,
-        // The map only ever holds `Topic<E>` under `TypeId::of::<E>()`.
-        None => unreachable!("topic map entry of the wrong type"),
-    }
+/// The concrete topic behind a map entry for `E`. The map only ever holds
+/// `Topic<E>` under `TypeId::of::<E>()`, so this is `Some` for the entry
+/// found under that key.
+fn typed_topic<E: Send + Sync + 'static>(topic: &Arc<dyn AnyTopic>) -> Option<&Topic<E>> {
+    (&**topic as &dyn Any).downcast_ref::<Topic<E>>()
 }
 
 /// Recovers the concrete topic from the map entry.
