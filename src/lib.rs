@@ -8,6 +8,7 @@ pub mod model;
 pub mod shard;
 
 mod session;
+mod sync;
 
 pub use session::Session;
 

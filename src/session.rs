@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use crate::bus::TypeMux;
 use crate::gateway::{
     CloseCode, GatewayConfig, GatewayError, GatewayErrorKind, Intents, Shard, ShardHandle, Stage,
 };
+use crate::sync::lock;
 
 /// A [`TypeMux`] and the shard that posts gateway events into it.
 ///
@@ -189,7 +190,7 @@ impl Session {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<ShardTask>> {
-        self.shard.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.shard)
     }
 }
 

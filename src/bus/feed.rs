@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
@@ -10,6 +10,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
 use super::subscription::Subscription;
+use crate::sync::lock;
 
 /// A one-to-many channel of `T` values into subscriber-owned `mpsc` channels.
 ///
@@ -311,7 +312,7 @@ async fn deliver_waiting<T>(entry: &Entry<T>, value: T) -> bool {
 impl<T> Inner<T> {
     /// Replaces the subscriber list with an edited copy.
     fn update(&self, edit: impl FnOnce(&mut Vec<Entry<T>>)) {
-        let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let _write = lock(&self.write);
         let mut subs = Vec::clone(&self.subs.load());
         subs.retain(|e| !e.left.load(Ordering::Acquire) && !e.tx.is_closed());
         edit(&mut subs);

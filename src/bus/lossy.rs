@@ -5,10 +5,12 @@
 //! gets the values that are left.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+
+use crate::sync::lock;
 
 /// A bounded queue that drops its oldest values instead of waiting.
 pub(crate) struct LossyQueue<T> {
@@ -54,7 +56,7 @@ impl<T> LossyQueue<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// Adds a value, dropping the oldest if full. Returns `false` if the

@@ -7,7 +7,7 @@ use std::future::poll_fn;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -20,6 +20,7 @@ use super::lossy::LossyQueue;
 use super::ring::Ring;
 use super::stream::{EventStream, LossyStream};
 use super::subscription::Subscription;
+use crate::sync::{lock, read, write};
 
 /// The default number of events a reliable subscriber may lag behind before
 /// posts wait for it.
@@ -424,11 +425,7 @@ impl TypeMux {
             }
             idle.await;
         }
-        let _write = self
-            .inner
-            .write
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _write = lock(&self.inner.write);
         for topic in self.inner.topics.load().values() {
             topic.close();
         }
@@ -441,31 +438,18 @@ impl TypeMux {
 
     /// Registers user state for handler extractors.
     pub(crate) fn insert_state(&self, id: TypeId, state: Arc<dyn Any + Send + Sync>) {
-        self.inner
-            .states
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, state);
+        write(&self.inner.states).insert(id, state);
     }
 
     /// The user state registered under `id`.
     pub(crate) fn get_state(&self, id: TypeId) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.inner
-            .states
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .cloned()
+        read(&self.inner.states).get(&id).cloned()
     }
 
     /// The topic of `E`, created if needed; `None` once stopped.
     fn topic_or_create<E: Send + Sync + 'static>(&self) -> Option<Arc<Topic<E>>> {
         let id = TypeId::of::<E>();
-        let _write = self
-            .inner
-            .write
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _write = lock(&self.inner.write);
         if self.is_stopped() {
             return None;
         }
@@ -561,10 +545,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
     }
 
     fn update_lossy(&self, edit: impl FnOnce(&mut Vec<Arc<LossyQueue<E>>>)) {
-        let _write = self
-            .lossy_write
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _write = lock(&self.lossy_write);
         let mut list = Vec::clone(&self.lossy.load());
         edit(&mut list);
         self.lossy.store(Arc::new(list));

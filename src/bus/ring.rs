@@ -39,10 +39,12 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use atomic_waker::AtomicWaker;
+
+use crate::sync::lock;
 
 /// The shared ring; see the module docs.
 pub(crate) struct Ring<T> {
@@ -217,7 +219,7 @@ impl<T> Ring<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// Whether any receiver is attached.

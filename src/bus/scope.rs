@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::subscription::{Shared, Subscription};
+use crate::sync::lock;
 
 /// A set of subscriptions that can be unsubscribed together.
 ///
@@ -61,7 +62,7 @@ impl SubscriptionScope {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 
     /// Starts tracking `sub` and hands it back.
@@ -88,11 +89,7 @@ impl SubscriptionScope {
         let weak = Arc::downgrade(&self.inner);
         sub.shared().add_hook(Box::new(move || {
             if let Some(inner) = weak.upgrade() {
-                inner
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .subs
-                    .remove(&id);
+                lock(&inner).subs.remove(&id);
             }
         }));
         Some(sub)

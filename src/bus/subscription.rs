@@ -3,13 +3,15 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::sync::lock;
 
 /// The error type producers and handlers report: any boxed error that can
 /// cross tasks.
@@ -240,11 +242,6 @@ impl Drop for Subscription {
     }
 }
 
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscription")
@@ -289,7 +286,7 @@ impl Shared {
     /// Adds a hook run on unsubscribe; runs it at once if already unsubscribed.
     pub(crate) fn add_hook(&self, hook: Box<dyn FnOnce() + Send>) {
         {
-            let mut hooks = self.hooks.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut hooks = lock(&self.hooks);
             if !self.token.is_cancelled() {
                 hooks.push(hook);
                 return;
@@ -301,7 +298,7 @@ impl Shared {
     /// Cancels the token and runs the hooks, once.
     pub(crate) fn unsubscribe(&self) {
         let hooks = {
-            let mut hooks = self.hooks.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut hooks = lock(&self.hooks);
             if self.token.is_cancelled() {
                 return;
             }

@@ -16,7 +16,7 @@
 //! the last sequence number loses and repeats nothing.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -43,6 +43,7 @@ use super::registry::{Decoded, PostFuture};
 use super::stage::{ShardStage, Stage};
 use crate::bus::TypeMux;
 use crate::model::{Seq, SessionId, ShardId};
+use crate::sync::lock;
 
 /// The largest command the gateway accepts.
 pub const MAX_COMMAND_BYTES: usize = 4096;
@@ -958,9 +959,4 @@ async fn close(socket: &mut Socket, code: CloseCode) {
         reason: "".into(),
     };
     let _ = timeout(Duration::from_secs(1), socket.close(Some(frame))).await;
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

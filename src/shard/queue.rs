@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::bus::BoxFuture;
 use crate::model::ShardId;
+use crate::sync::lock;
 
 /// Grants shards permission to identify, at the rate the gateway allows.
 ///
@@ -63,7 +64,7 @@ impl IdentifyQueue for LocalIdentifyQueue {
         let bucket = self.bucket(shard);
         let now = Instant::now();
         let at = {
-            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut next = lock(&self.next);
             let slot = next.entry(bucket).or_insert(now);
             let at = (*slot).max(now);
             // The server measures the gap between identifies as it receives
