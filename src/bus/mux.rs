@@ -521,9 +521,10 @@ impl<E: Send + Sync + 'static> Topic<E> {
 
     /// Delivers one event to every current subscriber of this type.
     async fn publish(&self, event: Arc<E>) -> usize {
-        let time = SystemTime::now();
         let epoch = self.ring.begin();
         let many = self.many.snapshot();
+        // Only multi-type subscribers see the time; it is the post's start.
+        let time = (!many.is_empty()).then(SystemTime::now);
         let lossy = self.lossy.load();
         if !self.ring.has_receivers() && many.is_empty() && lossy.is_empty() {
             return 0;
@@ -537,7 +538,7 @@ impl<E: Send + Sync + 'static> Topic<E> {
             delivered +=
                 poll_fn(|cx| self.ring.poll_send(Some(cx.waker()), epoch, &mut value)).await;
         }
-        if !many.is_empty() {
+        if let Some(time) = time {
             let wrapped = TypeMuxEvent { time, data: event };
             delivered += Feed::send_to(&many, wrapped).await;
         }
