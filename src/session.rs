@@ -83,7 +83,9 @@ impl Session {
     }
 
     /// Connects and returns once the shard is ready (Ready received).
-    /// Opening an open session does nothing.
+    /// Opening an open session does nothing; opening one whose shard has
+    /// stopped (after [`close`](Self::close) or a fatal error) starts a
+    /// fresh shard with a new session.
     ///
     /// # Errors
     ///
@@ -97,6 +99,12 @@ impl Session {
     pub async fn open(&self) -> Result<(), Arc<GatewayError>> {
         let mut stage = {
             let mut shard = self.lock();
+            if shard
+                .as_ref()
+                .is_some_and(|task| task.handle.stage() == Stage::Stopped)
+            {
+                *shard = None;
+            }
             let task = shard.get_or_insert_with(|| {
                 let spawned = Shard::spawn(self.config.clone(), self.bus.clone());
                 let handle = spawned.handle().clone();
@@ -126,6 +134,11 @@ impl Session {
     /// # Errors
     ///
     /// The fatal [`GatewayError`] that stopped the shard.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future leaves the shard running (as
+    /// [`open`](Self::open) does); call [`close`](Self::close) to stop it.
     pub async fn connect<F: Future>(&self, shutdown: F) -> Result<(), Arc<GatewayError>> {
         tokio::pin!(shutdown);
         tokio::select! {
@@ -151,6 +164,10 @@ impl Session {
     /// # Errors
     ///
     /// The fatal [`GatewayError`] that stopped the shard.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
     pub async fn wait(&self) -> Result<(), Arc<GatewayError>> {
         let done = self.lock().as_ref().map(|s| s.done.clone());
         match done {
@@ -160,7 +177,12 @@ impl Session {
     }
 
     /// Closes the connection with 1000 (ending the session) and waits for
-    /// the shard to stop.
+    /// the shard to stop. The session can be opened again afterwards.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: once the close request is in, the shard stops whether
+    /// or not the future is still awaited.
     pub async fn close(&self) {
         let handle = self.shard();
         if let Some(handle) = handle {
@@ -169,9 +191,11 @@ impl Session {
         }
     }
 
-    /// Whether the shard is running (opened and not stopped).
+    /// Whether the shard has a connection open or opening: `false` before
+    /// [`open`](Self::open), while the shard waits to reconnect, and once
+    /// it stopped.
     pub fn gateway_is_alive(&self) -> bool {
-        self.shard().is_some_and(|s| s.stage() != Stage::Stopped)
+        self.shard().is_some_and(|s| s.is_alive())
     }
 
     /// The last error the shard reported, read without a data race.
@@ -179,13 +203,12 @@ impl Session {
         self.shard().and_then(|s| s.last_error())
     }
 
+    /// The error of a shard closed before it was ready (`wait` was `Ok`).
     fn stopped_error(&self) -> Arc<GatewayError> {
-        self.gateway_error().unwrap_or_else(|| {
-            Arc::new(GatewayError {
-                shard: self.config.shard_id(),
-                fatal: true,
-                kind: GatewayErrorKind::Websocket("the shard stopped before it was ready".into()),
-            })
+        Arc::new(GatewayError {
+            shard: self.config.shard_id(),
+            fatal: true,
+            kind: GatewayErrorKind::ClosedBeforeReady,
         })
     }
 

@@ -55,14 +55,15 @@ impl CloseCode {
     /// What to do after the server closed the connection with this code.
     ///
     /// 4004 and 4010–4014 are fatal for the shard (4011 is the signal to
-    /// rescale); 4007 and 4009 need a new session; everything else,
+    /// rescale); 4003 (the session was invalidated, or a payload came
+    /// before identifying), 4007 and 4009 need a new session; everything else,
     /// including codes this library does not know and abnormal closures,
     /// is worth a resume (the server answers an unresumable one with
     /// `op 9 false`, which starts a new session).
     pub const fn action(self) -> CloseAction {
         match self.0 {
             4004 | 4010 | 4011 | 4012 | 4013 | 4014 => CloseAction::Fatal,
-            4007 | 4009 => CloseAction::NewSession,
+            4003 | 4007 | 4009 => CloseAction::NewSession,
             _ => CloseAction::Resume,
         }
     }
@@ -104,10 +105,10 @@ mod tests {
 
     #[test]
     fn close_codes_are_classified_as_documented() {
-        for code in [4000, 4001, 4002, 4003, 4005, 4008, 1000, 1001, 1006, 4999] {
+        for code in [4000, 4001, 4002, 4005, 4008, 1000, 1001, 1006, 4999] {
             assert_eq!(CloseCode(code).action(), CloseAction::Resume, "{code}");
         }
-        for code in [4007, 4009] {
+        for code in [4003, 4007, 4009] {
             assert_eq!(CloseCode(code).action(), CloseAction::NewSession, "{code}");
         }
         for code in [4004, 4010, 4011, 4012, 4013, 4014] {

@@ -10,32 +10,55 @@ use flate2::{Decompress, FlushDecompress, Status};
 /// The four bytes a zlib sync flush ends with.
 const SYNC_FLUSH: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// Output is inflated in steps of at most this many bytes.
+const STEP: usize = 16 * 1024;
+
 /// Inflates one connection's `zlib-stream`; see the module docs.
+///
+/// Each message is inflated as it arrives (no compressed bytes are kept).
+/// A payload larger than the limit is inflated into a scratch buffer and
+/// thrown away, so the context stays in step with the server and the
+/// connection goes on with the next payload.
 #[derive(Debug)]
 pub(crate) struct Inflater {
     /// The connection's inflate context (zlib header expected first).
     context: Decompress,
-    /// Compressed bytes of the payload being assembled.
-    pending: Vec<u8>,
-    /// The last inflated payload.
+    /// The payload being inflated, or the last one.
     out: Vec<u8>,
-    /// The largest payload accepted, compressed or not.
+    /// Whether `out` holds a payload returned earlier (cleared on the next push).
+    done: bool,
+    /// Bytes of the current payload thrown away once it passed the limit.
+    discarded: usize,
+    /// The last (up to) four compressed bytes seen, for a suffix split
+    /// across messages.
+    tail: [u8; 4],
+    /// How many bytes of `tail` are valid.
+    tail_len: usize,
+    /// The largest payload accepted.
     limit: usize,
 }
 
-/// Why a `zlib-stream` payload could not be inflated. The connection's
-/// context is unusable afterwards: reconnect.
+/// Why `zlib-stream` data could not be inflated. The connection's context
+/// is unusable afterwards: reconnect.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompressionError {
     /// The data is not a valid zlib stream.
     #[error("invalid zlib-stream data")]
     Corrupt(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The payload exceeds the size limit.
-    #[error("payload larger than the {limit}-byte limit")]
+}
+
+/// What one message completed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inflated<'a> {
+    /// A whole payload.
+    Payload(&'a [u8]),
+    /// Part of a payload; more messages follow.
+    Partial,
+    /// A payload larger than the limit, skipped; the stream goes on.
     TooLarge {
-        /// The limit, in bytes.
-        limit: usize,
+        /// Its inflated size.
+        len: usize,
     },
 }
 
@@ -44,8 +67,11 @@ impl Inflater {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             context: Decompress::new(true),
-            pending: Vec::new(),
-            out: Vec::with_capacity(4096),
+            out: Vec::new(),
+            done: false,
+            discarded: 0,
+            tail: [0; 4],
+            tail_len: 0,
             limit,
         }
     }
@@ -55,58 +81,83 @@ impl Inflater {
     ///
     /// # Errors
     ///
-    /// [`CompressionError`] for corrupt data or an oversized payload.
-    pub(crate) fn push(&mut self, message: &[u8]) -> Result<Option<&[u8]>, CompressionError> {
-        if self.pending.is_empty() && message.ends_with(&SYNC_FLUSH) {
-            // The common case: a whole payload in one message, no copy.
-            inflate(&mut self.context, &mut self.out, message, self.limit)?;
-            return Ok(Some(&self.out));
+    /// [`CompressionError`] for corrupt data.
+    pub(crate) fn push(&mut self, message: &[u8]) -> Result<Inflated<'_>, CompressionError> {
+        if self.done {
+            self.out.clear();
+            self.done = false;
         }
-        if self.pending.len() + message.len() > self.limit {
-            self.pending.clear();
-            return Err(CompressionError::TooLarge { limit: self.limit });
+        self.inflate(message)?;
+        if !self.ends_payload(message) {
+            return Ok(Inflated::Partial);
         }
-        self.pending.extend_from_slice(message);
-        if !self.pending.ends_with(&SYNC_FLUSH) {
-            return Ok(None);
+        self.done = true;
+        if self.discarded > 0 {
+            let len = self.out.len() + self.discarded;
+            self.discarded = 0;
+            self.out.clear();
+            return Ok(Inflated::TooLarge { len });
         }
-        let result = inflate(&mut self.context, &mut self.out, &self.pending, self.limit);
-        self.pending.clear();
-        result?;
-        Ok(Some(&self.out))
+        Ok(Inflated::Payload(&self.out))
     }
-}
 
-/// Inflates all of `input` into `out` (replacing its contents).
-fn inflate(
-    context: &mut Decompress,
-    out: &mut Vec<u8>,
-    input: &[u8],
-    limit: usize,
-) -> Result<(), CompressionError> {
-    out.clear();
-    let mut consumed = 0;
-    loop {
-        if out.capacity() - out.len() < 4096 {
-            out.reserve((input.len() * 4).max(out.capacity()).max(4096));
-        }
-        let (in_before, out_before) = (context.total_in(), out.len());
-        let status = context
-            .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-            .map_err(|e| CompressionError::Corrupt(Box::new(e)))?;
-        let used = context.total_in() - in_before;
-        consumed += usize::try_from(used).unwrap_or(usize::MAX);
-        if out.len() > limit {
-            return Err(CompressionError::TooLarge { limit });
-        }
-        let room_left = out.len() < out.capacity();
-        if status == Status::StreamEnd || (consumed >= input.len() && room_left) {
-            return Ok(());
-        }
-        if used == 0 && out.len() == out_before && room_left {
-            return Err(CompressionError::Corrupt(
-                "zlib-stream stopped making progress".into(),
-            ));
+    /// Whether the stream, ending with `message`, ends in a sync flush.
+    fn ends_payload(&mut self, message: &[u8]) -> bool {
+        let mut tail = [0u8; 8];
+        let kept = &self.tail[..self.tail_len];
+        tail[..kept.len()].copy_from_slice(kept);
+        let take = message.len().min(4);
+        tail[kept.len()..kept.len() + take].copy_from_slice(&message[message.len() - take..]);
+        let all = &tail[..kept.len() + take];
+        let last = &all[all.len().saturating_sub(4)..];
+        self.tail_len = last.len();
+        self.tail[..last.len()].copy_from_slice(last);
+        last == SYNC_FLUSH
+    }
+
+    /// Inflates all of `input`, into `out` while the payload is within the
+    /// limit and into a scratch buffer after.
+    fn inflate(&mut self, input: &[u8]) -> Result<(), CompressionError> {
+        let mut consumed = 0;
+        let mut scratch = Vec::new();
+        loop {
+            let over = self.discarded > 0 || self.out.len() >= self.limit;
+            let out = if over {
+                scratch.clear();
+                scratch.reserve(STEP);
+                &mut scratch
+            } else {
+                let room = (self.limit - self.out.len()).min(STEP.max(input.len() * 4));
+                self.out.reserve(room);
+                &mut self.out
+            };
+            let (in_before, out_before) = (self.context.total_in(), self.context.total_out());
+            let status = self
+                .context
+                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+                .map_err(|e| CompressionError::Corrupt(Box::new(e)))?;
+            let used = usize::try_from(self.context.total_in() - in_before).unwrap_or(usize::MAX);
+            let made = usize::try_from(self.context.total_out() - out_before).unwrap_or(usize::MAX);
+            consumed = consumed.saturating_add(used);
+            if over {
+                self.discarded = self.discarded.saturating_add(made);
+            } else if self.out.len() > self.limit {
+                self.discarded = self.out.len() - self.limit;
+                self.out.truncate(self.limit);
+            }
+            let room_left = if over {
+                scratch.len() < scratch.capacity()
+            } else {
+                self.out.len() < self.out.capacity()
+            };
+            if status == Status::StreamEnd || (consumed >= input.len() && room_left) {
+                return Ok(());
+            }
+            if used == 0 && made == 0 && room_left {
+                return Err(CompressionError::Corrupt(
+                    "zlib-stream stopped making progress".into(),
+                ));
+            }
         }
     }
 }
@@ -153,7 +204,10 @@ mod tests {
                 "x".repeat(i * 37)
             );
             let wire = server.payload(text.as_bytes());
-            assert_eq!(client.push(&wire).unwrap().unwrap(), text.as_bytes());
+            assert_eq!(
+                client.push(&wire).unwrap(),
+                Inflated::Payload(text.as_bytes())
+            );
         }
     }
 
@@ -165,9 +219,9 @@ mod tests {
         let wire = server.payload(text.as_bytes());
         let (a, rest) = wire.split_at(wire.len() / 3);
         let (b, c) = rest.split_at(rest.len() - 2); // the suffix itself is split
-        assert!(client.push(a).unwrap().is_none());
-        assert!(client.push(b).unwrap().is_none());
-        assert_eq!(client.push(c).unwrap().unwrap(), text.as_bytes());
+        assert_eq!(client.push(a).unwrap(), Inflated::Partial);
+        assert_eq!(client.push(b).unwrap(), Inflated::Partial);
+        assert_eq!(client.push(c).unwrap(), Inflated::Payload(text.as_bytes()));
     }
 
     #[test]
@@ -178,13 +232,28 @@ mod tests {
     }
 
     #[test]
-    fn oversized_payloads_are_refused() {
+    fn an_oversized_payload_is_skipped_and_the_stream_goes_on() {
         let mut server = Deflater::new();
         let mut client = Inflater::new(10_000);
         let wire = server.payload(&vec![b'z'; 50_000]);
-        assert!(matches!(
-            client.push(&wire),
-            Err(CompressionError::TooLarge { limit: 10_000 })
-        ));
+        assert_eq!(
+            client.push(&wire).unwrap(),
+            Inflated::TooLarge { len: 50_000 }
+        );
+        // Split too: the size is still counted across messages.
+        let wire = server.payload(&vec![b'q'; 30_000]);
+        let (a, b) = wire.split_at(wire.len() / 2);
+        assert_eq!(client.push(a).unwrap(), Inflated::Partial);
+        assert_eq!(client.push(b).unwrap(), Inflated::TooLarge { len: 30_000 });
+        // The context is intact: the next payload inflates.
+        let wire = server.payload(b"{\"op\":11}");
+        assert_eq!(
+            client.push(&wire).unwrap(),
+            Inflated::Payload(b"{\"op\":11}")
+        );
+        // One exactly at the limit is accepted.
+        let exact = vec![b'e'; 10_000];
+        let wire = server.payload(&exact);
+        assert_eq!(client.push(&wire).unwrap(), Inflated::Payload(&exact[..]));
     }
 }

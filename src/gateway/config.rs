@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::event::DispatchEvent;
 use super::identify::{IdentifyProperties, Intents, Token};
+use super::queue::{IdentifyQueue, LocalIdentifyQueue};
 use super::registry::EventRegistry;
 use crate::model::ShardId;
-use crate::shard::{IdentifyQueue, LocalIdentifyQueue};
 
 /// Discord's gateway.
 pub const DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";

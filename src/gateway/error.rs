@@ -1,7 +1,7 @@
 //! Errors a shard reports, as `Arc<GatewayError>` events on the bus.
 
 use crate::bus::BoxError;
-use crate::model::ShardId;
+use crate::model::{Seq, ShardId};
 
 use super::close::CloseCode;
 use super::compression::CompressionError;
@@ -69,16 +69,39 @@ pub enum GatewayErrorKind {
     /// The `zlib-stream` data could not be inflated.
     #[error("compressed data could not be inflated")]
     Compression(#[source] CompressionError),
+    /// The shard could not encode its own identify or resume (fatal:
+    /// retrying cannot help).
+    #[error("could not encode the shard's own payload")]
+    Encode(#[source] BoxError),
+    /// The shard's task panicked (fatal).
+    #[error("the shard's task panicked: {0}")]
+    Panicked(String),
+    /// The shard's task was aborted (fatal).
+    #[error("the shard's task was aborted")]
+    Aborted,
+    /// The shard was closed before it was ready.
+    #[error("the shard was closed before it was ready")]
+    ClosedBeforeReady,
     /// A payload with an opcode this client does not know.
     #[error("unknown opcode {0}")]
     UnknownOpcode(u8),
-    /// A payload larger than the configured limit.
-    #[error("payload of {len} bytes exceeds the {limit}-byte limit")]
+    /// A payload larger than the configured limit
+    /// ([`GatewayConfig::max_payload`](super::GatewayConfig::max_payload)).
+    /// The shard skips it and goes on: with `zlib-stream` on the same
+    /// connection, without it by resuming after the payload's sequence
+    /// number. The event it carried is lost, so it never wedges the shard.
+    #[error(
+        "payload of {} exceeds the {limit}-byte limit; skipped{}",
+        match len { Some(len) => format!("{len} bytes"), None => "unknown size".to_owned() },
+        match after_seq { Some(seq) => format!(" after seq {seq}"), None => String::new() }
+    )]
     PayloadTooLarge {
-        /// Its size.
-        len: usize,
+        /// Its size after decompression, where known.
+        len: Option<usize>,
         /// The limit.
         limit: usize,
+        /// The last sequence number delivered before it.
+        after_seq: Option<Seq>,
     },
 }
 

@@ -2,27 +2,33 @@
 //! events into the bus.
 
 mod close;
+mod command;
 mod compression;
 mod config;
+mod connection;
+mod decide;
 mod error;
 mod event;
 mod identify;
 mod opcode;
 mod payload;
+mod queue;
 mod ratelimit;
 mod registry;
+mod runner;
 mod shard;
+mod socket;
 mod stage;
 
 pub use close::{CloseAction, CloseCode};
+pub use command::{MAX_COMMAND_BYTES, RequestGuildMembers, UpdatePresence, UpdateVoiceState};
 pub use compression::CompressionError;
 pub use config::{DISCORD_GATEWAY_URL, GatewayConfig};
 pub use error::{CommandError, GatewayError, GatewayErrorKind};
 pub use event::{DispatchEvent, DispatchMeta, Event};
 pub use identify::{IdentifyProperties, Intents, Token};
 pub use opcode::{EventType, OpCode};
+pub use queue::{IdentifyPermit, IdentifyQueue, LocalIdentifyQueue};
 pub use registry::{EventRegistry, UnknownDispatch};
-pub use shard::{
-    MAX_COMMAND_BYTES, RequestGuildMembers, Shard, ShardHandle, UpdatePresence, UpdateVoiceState,
-};
+pub use shard::{Shard, ShardHandle};
 pub use stage::{ShardStage, Stage};

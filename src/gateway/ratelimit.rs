@@ -70,9 +70,22 @@ impl CommandLimiter {
     }
 
     /// Whether a heartbeat (or identify, resume) may be sent now.
+    #[cfg(test)]
     pub(crate) fn control_allowed(&mut self, now: Instant) -> bool {
         self.prune(now);
         self.sent.len() < LIMIT
+    }
+
+    /// How long until a heartbeat (or identify, resume) may be sent; zero
+    /// if now. Never zero while the window is full: the limit holds for
+    /// every payload.
+    pub(crate) fn control_delay(&mut self, now: Instant) -> Duration {
+        self.prune(now);
+        if self.sent.len() < LIMIT {
+            return Duration::ZERO;
+        }
+        let oldest_blocking = self.sent[self.sent.len() - LIMIT];
+        (oldest_blocking + WINDOW).saturating_duration_since(now)
     }
 
     /// Records a payload sent at `now`.
@@ -109,6 +122,10 @@ mod tests {
             beats += 1;
         }
         assert_eq!(commands + beats, LIMIT);
+        // A full window holds back even heartbeats, until its oldest entry
+        // leaves it.
+        let wait = limiter.control_delay(Instant::now());
+        assert!(wait > Duration::from_secs(59) && wait <= WINDOW, "{wait:?}");
         // The next command waits for the first to leave the window.
         let wait = limiter.command_delay(Instant::now());
         assert!(wait > Duration::from_secs(59) && wait <= WINDOW, "{wait:?}");

@@ -19,15 +19,19 @@ pub struct ShardStage {
 pub enum Stage {
     /// Opening a websocket.
     Connecting,
-    /// Identifying a new session.
+    /// Identifying a new session (waiting for the identify queue, then for
+    /// Ready).
     Identifying,
     /// Resuming the previous session.
     Resuming,
     /// Receiving events (after Ready or Resumed).
     Connected,
-    /// The connection ended.
+    /// The connection ended (or could not be opened). Every end posts this
+    /// stage, then the next connection's [`Connecting`](Self::Connecting) or
+    /// [`Resuming`](Self::Resuming), or [`Stopped`](Self::Stopped).
     Disconnected {
-        /// The close code, if there was a close frame.
+        /// The close code of the frame that ended it (the server's, or the
+        /// one this shard sent); `None` if the connection was lost.
         code: Option<CloseCode>,
         /// Whether the shard will resume its session.
         will_resume: bool,

@@ -1,5 +1,5 @@
-//! Shards: the identify queue (and, with the manager, many shards at once).
+//! Shards: many gateway shards at once (the manager lands here). The
+//! identify queue lives in the gateway, below this layer; it is re-exported
+//! here for the manager's users.
 
-mod queue;
-
-pub use queue::{IdentifyQueue, LocalIdentifyQueue};
+pub use crate::gateway::{IdentifyPermit, IdentifyQueue, LocalIdentifyQueue};

@@ -1,0 +1,608 @@
+//! One connection's loop: Hello, identify or resume, heartbeats, dispatches,
+//! user commands, until the connection ends.
+//!
+//! The loop is one biased `select!`. Its branches, in priority order:
+//! close/reconnect requests, the Hello deadline, the heartbeat timer, the
+//! outgoing queue of heartbeats/identify/resume (held back while the
+//! 120-per-60-s window is full, never sent over it), the pending bus post,
+//! the identify permit, paced user commands, and last socket reads. A
+//! socket that always has a frame ready therefore cannot starve a close,
+//! a heartbeat or a command; and a post that waits on a slow subscriber
+//! pauses only the reads.
+
+use std::time::Duration;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::close::CloseCode;
+use super::compression::{Inflated, Inflater};
+use super::decide::Cause;
+use super::error::GatewayErrorKind;
+use super::event::DispatchMeta;
+use super::opcode::OpCode;
+use super::payload::{self, Frame, Hello};
+use super::queue::IdentifyPermit;
+use super::ratelimit::CommandLimiter;
+use super::registry::{Decoded, PostFuture};
+use super::runner::{Outcome, Resumable, Runner};
+use super::shard::Control;
+use super::socket::{self, Socket};
+use super::stage::Stage;
+use crate::bus::BoxFuture;
+use crate::model::Seq;
+use crate::sync::lock;
+
+/// State of one connection's loop.
+struct Connection {
+    /// The socket.
+    socket: Socket,
+    /// The `zlib-stream` context, when compression is on (taken out while
+    /// a payload it inflated is handled).
+    inflater: Option<Inflater>,
+    /// Paces outgoing payloads.
+    limiter: CommandLimiter,
+    /// Time between heartbeats, once Hello said.
+    interval: Option<Duration>,
+    /// When the next heartbeat is due.
+    next_beat: Instant,
+    /// When the last heartbeat was sent.
+    last_beat: Option<Instant>,
+    /// Whether the last heartbeat was acknowledged.
+    acked: bool,
+    /// Whether reading paused on backpressure since the last heartbeat.
+    stalled: bool,
+    /// Whether Ready or Resumed arrived.
+    established: bool,
+    /// Waiting for the identify queue.
+    identify_wait: Option<BoxFuture<'static, IdentifyPermit>>,
+    /// An identify or resume to send, with the identify's permit.
+    handshake: Option<(String, Option<IdentifyPermit>)>,
+    /// Whether a heartbeat is to be sent (requests coalesce).
+    beat: bool,
+    /// When the outgoing queue may next send.
+    outbox_at: Instant,
+    /// When the held user command may next be tried.
+    command_at: Instant,
+}
+
+impl Connection {
+    fn new(socket: Socket, inflater: Option<Inflater>) -> Self {
+        let now = Instant::now();
+        // Until Hello: a provisional reserve, and no heartbeat timer.
+        let provisional = Duration::from_secs(41);
+        Self {
+            socket,
+            inflater,
+            limiter: CommandLimiter::new(provisional),
+            interval: None,
+            next_beat: now + provisional,
+            last_beat: None,
+            acked: true,
+            stalled: false,
+            established: false,
+            identify_wait: None,
+            handshake: None,
+            beat: false,
+            outbox_at: now,
+            command_at: now,
+        }
+    }
+
+    /// Whether the outgoing queue holds something.
+    fn outbox_pending(&self) -> bool {
+        self.beat || self.handshake.is_some()
+    }
+
+    /// Queues a heartbeat (one at most).
+    fn want_beat(&mut self) {
+        if !self.outbox_pending() {
+            self.outbox_at = Instant::now();
+        }
+        self.beat = true;
+    }
+
+    /// Queues the identify or resume.
+    fn want_handshake(&mut self, text: String, permit: Option<IdentifyPermit>) {
+        if !self.outbox_pending() {
+            self.outbox_at = Instant::now();
+        }
+        self.handshake = Some((text, permit));
+    }
+}
+
+/// The part of Ready the shard needs for itself.
+#[derive(Deserialize)]
+struct ReadyInfo {
+    /// For resuming.
+    session_id: crate::model::SessionId,
+    /// For resuming.
+    resume_gateway_url: String,
+}
+
+impl Runner {
+    /// Runs one connection; returns how it ended and whether it was
+    /// established (Ready or Resumed).
+    pub(crate) async fn connection(&mut self) -> (Outcome, bool) {
+        let resuming = self.session.is_some();
+        self.set_stage(if resuming {
+            Stage::Resuming
+        } else {
+            Stage::Connecting
+        });
+        let base = match &self.session {
+            Some(session) => session.resume_url.trim_end_matches('/').to_owned(),
+            None => self.config.gateway_url.clone(),
+        };
+        let url = format!(
+            "{base}/?v=10&encoding=json{}",
+            if self.config.compress {
+                "&compress=zlib-stream"
+            } else {
+                ""
+            }
+        );
+        tracing::debug!(%url, "connecting");
+        let connected = tokio::select! {
+            biased;
+            control = self.control.recv() => {
+                return (self.control_unconnected(control), false);
+            }
+            connected = socket::connect(&url, self.config.max_payload) => connected,
+        };
+        let socket = match connected {
+            Ok(socket) => socket,
+            Err(e) => {
+                return (
+                    Outcome::ended(Cause::Lost, Some(GatewayErrorKind::Connect(e))),
+                    false,
+                );
+            }
+        };
+        let inflater = self
+            .config
+            .compress
+            .then(|| Inflater::new(self.config.max_payload));
+        let mut conn = Connection::new(socket, inflater);
+        let outcome = self.run_connection(&mut conn).await;
+        (outcome, conn.established)
+    }
+
+    /// A control request while no socket is open.
+    fn control_unconnected(&mut self, control: Option<Control>) -> Outcome {
+        match control {
+            Some(Control::Close(code, done)) => {
+                if code == CloseCode::NORMAL || code == CloseCode::GOING_AWAY {
+                    self.session = None;
+                }
+                Outcome::Shutdown {
+                    done: Some(done),
+                    code,
+                }
+            }
+            Some(Control::Reconnect) => Outcome::ended(Cause::Requested, None),
+            None => Outcome::Shutdown {
+                done: None,
+                code: CloseCode::NORMAL,
+            },
+        }
+    }
+
+    async fn run_connection(&mut self, conn: &mut Connection) -> Outcome {
+        let hello_deadline = Instant::now() + self.config.hello_timeout;
+        loop {
+            tokio::select! {
+                biased;
+                control = self.control.recv() => {
+                    return self.on_control(conn, control).await;
+                }
+                () = sleep_until(hello_deadline), if conn.interval.is_none() => {
+                    return Outcome::ended(Cause::NoHello, Some(GatewayErrorKind::NoHello));
+                }
+                () = sleep_until(conn.next_beat), if conn.interval.is_some() => {
+                    if let Some(outcome) = self.heartbeat_due(conn).await {
+                        return outcome;
+                    }
+                }
+                () = sleep_until(conn.outbox_at), if conn.outbox_pending() => {
+                    if let Some(outcome) = self.flush_outbox(conn).await {
+                        return outcome;
+                    }
+                }
+                delivered = front(&mut self.posts), if !self.posts.is_empty() => {
+                    self.posts.pop_front();
+                    if delivered.is_err() {
+                        socket::close(&mut conn.socket, CloseCode::NORMAL).await;
+                        return Outcome::BusStopped;
+                    }
+                }
+                permit = wait_for(&mut conn.identify_wait), if conn.identify_wait.is_some() => {
+                    conn.identify_wait = None;
+                    if let Some(outcome) = self.queue_identify(conn, permit) {
+                        return outcome;
+                    }
+                }
+                () = sleep_until(conn.command_at), if self.held.is_some() && conn.established => {
+                    if let Some(outcome) = self.send_command(conn).await {
+                        return outcome;
+                    }
+                }
+                Some(text) = self.commands.recv(), if self.held.is_none() && conn.established => {
+                    self.held = Some(text);
+                    conn.command_at = Instant::now();
+                }
+                message = conn.socket.next(), if self.posts.is_empty() => {
+                    if let Some(outcome) = self.on_message(conn, message).await {
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A close or reconnect request on an open connection.
+    async fn on_control(&mut self, conn: &mut Connection, control: Option<Control>) -> Outcome {
+        let code = match &control {
+            Some(Control::Close(code, _)) => *code,
+            Some(Control::Reconnect) => CloseCode::UNKNOWN_ERROR,
+            None => CloseCode::NORMAL,
+        };
+        socket::close(&mut conn.socket, code).await;
+        match self.control_unconnected(control) {
+            Outcome::Ended { cause, error, .. } => Outcome::Ended {
+                cause,
+                code: Some(code),
+                error,
+            },
+            other => other,
+        }
+    }
+
+    /// Sends the held user command if its slot has come.
+    async fn send_command(&mut self, conn: &mut Connection) -> Option<Outcome> {
+        let now = Instant::now();
+        let wait = conn.limiter.command_delay(now);
+        if !wait.is_zero() {
+            conn.command_at = now + wait;
+            return None;
+        }
+        let text = self.held.take()?;
+        conn.limiter.record(now);
+        match conn.socket.send(Message::text(text)).await {
+            Ok(()) => None,
+            Err(e) => Some(lost(e)),
+        }
+    }
+
+    /// Sends the next heartbeat, identify or resume if the window has room.
+    async fn flush_outbox(&mut self, conn: &mut Connection) -> Option<Outcome> {
+        let now = Instant::now();
+        let wait = conn.limiter.control_delay(now);
+        if !wait.is_zero() {
+            tracing::warn!(?wait, "outgoing limit reached; payload delayed");
+            conn.outbox_at = now + wait;
+            return None;
+        }
+        conn.outbox_at = now;
+        if let Some((text, permit)) = conn.handshake.take() {
+            conn.limiter.record(now);
+            if let Err(e) = conn.socket.send(Message::text(text)).await {
+                // An unsent identify does not spend its bucket's slot.
+                drop(permit);
+                return Some(lost(e));
+            }
+            if let Some(permit) = permit {
+                permit.sent();
+            }
+            return None;
+        }
+        if conn.beat {
+            conn.beat = false;
+            let seq = self.session.as_ref().map(|s| s.seq);
+            let text = match payload::encode(OpCode::Heartbeat, seq) {
+                Ok(text) => text,
+                Err(e) => return Some(encode_failed(e)),
+            };
+            conn.limiter.record(now);
+            if let Err(e) = conn.socket.send(Message::text(text)).await {
+                return Some(lost(e));
+            }
+            conn.acked = false;
+            conn.last_beat = Some(Instant::now());
+        }
+        None
+    }
+
+    /// The heartbeat timer fired.
+    async fn heartbeat_due(&mut self, conn: &mut Connection) -> Option<Outcome> {
+        // An ack left unread while we held back on the bus is not missing.
+        let stalled = conn.stalled || !self.posts.is_empty();
+        if !conn.acked && !stalled {
+            socket::close(&mut conn.socket, CloseCode::UNKNOWN_ERROR).await;
+            return Some(Outcome::Ended {
+                cause: Cause::Zombie,
+                code: Some(CloseCode::UNKNOWN_ERROR),
+                error: Some(GatewayErrorKind::Zombie),
+            });
+        }
+        conn.stalled = !self.posts.is_empty();
+        conn.next_beat = Instant::now() + conn.interval.unwrap_or(Duration::from_secs(41));
+        conn.want_beat();
+        None
+    }
+
+    /// The identify queue granted a permit: queue the identify.
+    fn queue_identify(&mut self, conn: &mut Connection, permit: IdentifyPermit) -> Option<Outcome> {
+        let identify = payload::Identify {
+            token: &self.config.token,
+            properties: &self.config.properties,
+            compress: false,
+            large_threshold: self.config.large_threshold,
+            shard: payload::shard_array(self.config.shard, self.config.total),
+            presence: self.config.presence.as_ref(),
+            intents: self.config.intents,
+        };
+        match payload::encode(OpCode::Identify, identify) {
+            Ok(text) => {
+                conn.want_handshake(text, Some(permit));
+                None
+            }
+            Err(e) => Some(encode_failed(e)),
+        }
+    }
+
+    /// Hello arrived: start heartbeating, then resume or wait to identify.
+    fn on_hello(&mut self, conn: &mut Connection, interval: Duration) -> Option<Outcome> {
+        conn.interval = Some(interval);
+        conn.limiter.set_heartbeat_interval(interval);
+        // The first beat after `interval * random[0, 1)`, so shards that
+        // connect together do not beat together.
+        conn.next_beat = Instant::now() + interval.mul_f64(fastrand::f64());
+        match self.session.clone() {
+            Some(session) => {
+                let resume = payload::Resume {
+                    token: &self.config.token,
+                    session_id: &session.session_id,
+                    seq: session.seq,
+                };
+                match payload::encode(OpCode::Resume, resume) {
+                    Ok(text) => conn.want_handshake(text, None),
+                    Err(e) => return Some(encode_failed(e)),
+                }
+                tracing::debug!(seq = %session.seq, "resuming");
+            }
+            None => {
+                self.set_stage(Stage::Identifying);
+                conn.identify_wait = Some(self.config.queue.acquire(self.config.shard));
+            }
+        }
+        None
+    }
+
+    async fn on_message(
+        &mut self,
+        conn: &mut Connection,
+        message: Option<Result<Message, tungstenite::Error>>,
+    ) -> Option<Outcome> {
+        match message {
+            Some(Ok(Message::Text(text))) => self.on_payload(conn, text.as_bytes()).await,
+            Some(Ok(Message::Binary(data))) => {
+                let Some(mut inflater) = conn.inflater.take() else {
+                    return self.on_payload(conn, &data).await;
+                };
+                let outcome = match inflater.push(&data) {
+                    Ok(Inflated::Payload(payload)) => self.on_payload(conn, payload).await,
+                    Ok(Inflated::Partial) => None,
+                    Ok(Inflated::TooLarge { len }) => {
+                        // Skipped in the stream; the connection goes on.
+                        let kind = self.too_large(Some(len));
+                        self.report(kind, false);
+                        None
+                    }
+                    // The inflate context is broken: a new connection gets
+                    // a new one.
+                    Err(e) => Some(Outcome::ended(
+                        Cause::Corrupt,
+                        Some(GatewayErrorKind::Compression(e)),
+                    )),
+                };
+                conn.inflater = Some(inflater);
+                outcome
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = match frame {
+                    Some(frame) => (CloseCode(u16::from(frame.code)), frame.reason.to_string()),
+                    None => (CloseCode(1005), String::new()),
+                };
+                Some(Outcome::Ended {
+                    cause: Cause::Closed(code),
+                    code: Some(code),
+                    error: Some(GatewayErrorKind::Closed { code, reason }),
+                })
+            }
+            Some(Ok(_)) => None,
+            Some(Err(tungstenite::Error::Capacity(e))) => {
+                let len = match e {
+                    CapacityError::MessageTooLong { size, .. } => Some(size),
+                    _ => None,
+                };
+                Some(Outcome::ended(Cause::TooLarge, Some(self.too_large(len))))
+            }
+            Some(Err(e)) => Some(lost(e)),
+            None => Some(Outcome::ended(
+                Cause::Lost,
+                Some(GatewayErrorKind::Websocket("the connection ended".into())),
+            )),
+        }
+    }
+
+    /// The error for a payload over the limit.
+    fn too_large(&self, len: Option<usize>) -> GatewayErrorKind {
+        GatewayErrorKind::PayloadTooLarge {
+            len,
+            limit: self.config.max_payload,
+            after_seq: self.session.as_ref().map(|s| s.seq),
+        }
+    }
+
+    /// Handles one whole payload.
+    async fn on_payload(&mut self, conn: &mut Connection, text: &[u8]) -> Option<Outcome> {
+        let frame = match Frame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                // A malformed payload is reported and skipped.
+                self.report(GatewayErrorKind::Decode(Box::new(e)), false);
+                return None;
+            }
+        };
+        match frame.op {
+            OpCode::Dispatch => self.on_dispatch(conn, &frame),
+            // The server asks for a beat now.
+            OpCode::Heartbeat => conn.want_beat(),
+            OpCode::HeartbeatAck => {
+                conn.acked = true;
+                if let Some(sent) = conn.last_beat {
+                    *lock(&self.state.latency) = Some(sent.elapsed());
+                }
+            }
+            OpCode::Reconnect => {
+                tracing::info!("the gateway asked for a reconnect");
+                socket::close(&mut conn.socket, CloseCode::UNKNOWN_ERROR).await;
+                return Some(Outcome::Ended {
+                    cause: Cause::Reconnect,
+                    code: Some(CloseCode::UNKNOWN_ERROR),
+                    error: None,
+                });
+            }
+            OpCode::InvalidSession => {
+                let resumable = serde_json::from_str::<bool>(frame.data()).unwrap_or(false);
+                socket::close(&mut conn.socket, CloseCode::UNKNOWN_ERROR).await;
+                return Some(Outcome::Ended {
+                    cause: Cause::InvalidSession { resumable },
+                    code: Some(CloseCode::UNKNOWN_ERROR),
+                    error: Some(GatewayErrorKind::InvalidSession { resumable }),
+                });
+            }
+            OpCode::Hello if conn.interval.is_none() => {
+                return match serde_json::from_str::<Hello>(frame.data()) {
+                    Ok(hello) => {
+                        self.on_hello(conn, Duration::from_millis(hello.heartbeat_interval.max(1)))
+                    }
+                    Err(e) => Some(Outcome::ended(
+                        Cause::NoHello,
+                        Some(GatewayErrorKind::Decode(Box::new(e))),
+                    )),
+                };
+            }
+            OpCode::Hello => {}
+            other => {
+                self.report(GatewayErrorKind::UnknownOpcode(other.code()), false);
+            }
+        }
+        None
+    }
+
+    fn on_dispatch(&mut self, conn: &mut Connection, frame: &Frame<'_>) {
+        let seq = frame.s.map(Seq);
+        let event_type = frame.t.as_deref().unwrap_or_default();
+        if let (Some(seq), Some(session)) = (seq, self.session.as_mut()) {
+            if seq <= session.seq && event_type != "READY" {
+                // Already delivered (a replay overlapping what we had).
+                tracing::debug!(%seq, "skipping a dispatch already delivered");
+                return;
+            }
+            session.seq = seq;
+        }
+        match event_type {
+            "READY" => match serde_json::from_str::<ReadyInfo>(frame.data()) {
+                Ok(ready) => {
+                    self.session = Some(Resumable {
+                        session_id: ready.session_id,
+                        resume_url: ready.resume_gateway_url,
+                        seq: seq.unwrap_or_default(),
+                    });
+                    conn.established = true;
+                    self.set_stage(Stage::Connected);
+                    tracing::info!("ready");
+                }
+                Err(e) => {
+                    self.report(
+                        GatewayErrorKind::DispatchDecode {
+                            event_type: event_type.to_owned(),
+                            source: Box::new(e),
+                        },
+                        false,
+                    );
+                }
+            },
+            "RESUMED" => {
+                conn.established = true;
+                self.set_stage(Stage::Connected);
+                tracing::info!("resumed");
+            }
+            _ => {}
+        }
+        let meta = DispatchMeta {
+            shard: self.config.shard,
+            seq: seq.unwrap_or_default(),
+        };
+        match self
+            .config
+            .registry
+            .decode(event_type, frame.data(), meta, &self.bus)
+        {
+            Decoded::Post(mut post) => {
+                // Deliver at once if nobody is behind; otherwise the loop
+                // stops reading until this post completes.
+                if (&mut post).now_or_never().is_none() {
+                    conn.stalled = true;
+                    self.posts.push_back(post);
+                }
+            }
+            Decoded::Unwanted => {}
+            Decoded::Failed(e) => {
+                self.report(
+                    GatewayErrorKind::DispatchDecode {
+                        event_type: event_type.to_owned(),
+                        source: Box::new(e),
+                    },
+                    false,
+                );
+            }
+        }
+    }
+}
+
+/// The end of a connection whose socket failed.
+fn lost(e: tungstenite::Error) -> Outcome {
+    Outcome::ended(Cause::Lost, Some(GatewayErrorKind::Websocket(Box::new(e))))
+}
+
+/// The end of a connection whose own payload could not be encoded.
+fn encode_failed(e: serde_json::Error) -> Outcome {
+    Outcome::ended(
+        Cause::EncodeFailed,
+        Some(GatewayErrorKind::Encode(Box::new(e))),
+    )
+}
+
+/// Awaits the oldest pending post.
+async fn front(
+    posts: &mut std::collections::VecDeque<PostFuture>,
+) -> Result<usize, crate::bus::MuxClosed> {
+    match posts.front_mut() {
+        Some(post) => post.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Awaits an optional future (pending forever when `None`).
+async fn wait_for<T>(wait: &mut Option<BoxFuture<'static, T>>) -> T {
+    match wait.as_mut() {
+        Some(wait) => wait.await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,56 @@
+//! The websocket under a shard: opening it (TLS with rustls and the webpki
+//! roots for `wss://`) and closing it.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use super::close::CloseCode;
+use crate::bus::BoxError;
+
+/// The websocket.
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens the websocket, refusing messages over `max_payload` bytes.
+pub(crate) async fn connect(url: &str, max_payload: usize) -> Result<Socket, BoxError> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(max_payload))
+        .max_frame_size(Some(max_payload));
+    let connector = Connector::Rustls(tls_config()?);
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, Some(connector))
+            .await?;
+    Ok(socket)
+}
+
+/// The TLS client configuration, built once.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, BoxError> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// Sends a close frame, without waiting long for the handshake.
+pub(crate) async fn close(socket: &mut Socket, code: CloseCode) {
+    let frame = CloseFrame {
+        code: WsCloseCode::from(code.0),
+        reason: "".into(),
+    };
+    let _ = timeout(Duration::from_secs(1), socket.close(Some(frame))).await;
+}
