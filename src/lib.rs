@@ -7,8 +7,11 @@ pub mod gateway;
 pub mod model;
 pub mod shard;
 
+mod logging;
 mod session;
 mod sync;
+
+pub use logging::bridge_log;
 
 pub use session::Session;
 

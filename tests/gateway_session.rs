@@ -152,6 +152,9 @@ async fn the_token_never_appears_in_logs_debug_or_errors() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // tungstenite logs through `log`: bridge it, so the check covers its
+    // records too. (Another test of this binary may have installed it.)
+    let _ = shardbus::bridge_log();
 
     let sim = sim().await;
     // A good session, then a zombie (warnings), then a wrong token (fatal).
@@ -178,7 +181,14 @@ async fn the_token_never_appears_in_logs_debug_or_errors() {
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("shard"), "the capture works: {logs}");
     assert!(logs.contains("4004"), "the failure was logged");
+    assert!(
+        logs.contains("Client handshake done"),
+        "records from the websocket crate's `log` reach tracing"
+    );
     assert!(!logs.contains(SECRET) && !logs.contains("secret-token"));
     assert!(!logs.contains(sim.token()), "nor the good token");
+    // Nor hex-encoded, as a frame dump would show it.
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(!logs.contains(&hex), "no frame dump carries the token");
     sim.shutdown().await;
 }

@@ -43,12 +43,14 @@ impl DispatchEvent for Msg {
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// The tests' server settings: no generated traffic, fast heartbeats and
-/// identify windows.
+/// identify windows. The server's identify window is a quarter of the
+/// client queue's ([`config`]), so no scheduling delay on a loaded machine
+/// can land two identifies inside it.
 fn test_config() -> SimConfig {
     SimConfig {
         rate: 0.0,
         guilds: 4,
-        identify_window: Duration::from_millis(100),
+        identify_window: Duration::from_millis(25),
         heartbeat_interval: Duration::from_millis(500),
         resume_window: Duration::from_secs(30),
         ..SimConfig::default()
@@ -256,7 +258,7 @@ fn heartbeats(conn: &shardbus_sim::ConnectionLog) -> Vec<Duration> {
 }
 
 #[tokio::test]
-async fn an_unresumable_invalid_session_and_4007_4009_start_new_sessions() {
+async fn an_unresumable_invalid_session_and_4003_4007_4009_start_new_sessions() {
     let sim = sim(test_config()).await;
     let Running {
         bus,
@@ -266,6 +268,7 @@ async fn an_unresumable_invalid_session_and_4007_4009_start_new_sessions() {
     let mut messages = bus.subscribe::<Msg>();
     let faults = [
         Fault::InvalidSession { resumable: false },
+        Fault::Close(4003),
         Fault::Close(4007),
         Fault::Close(4009),
     ];
@@ -278,7 +281,7 @@ async fn an_unresumable_invalid_session_and_4007_4009_start_new_sessions() {
         expect_messages(&mut messages, next..next + 1).await;
     }
     let log = sim.log();
-    assert_eq!(log.identifies.len(), 4, "one identify per new session");
+    assert_eq!(log.identifies.len(), 5, "one identify per new session");
     assert!(log.resumes.is_empty());
     assert!(
         log.bucket_violations.is_empty(),
@@ -378,15 +381,17 @@ async fn a_slow_subscriber_stalls_reading_but_not_heartbeats() {
         sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(i));
     }
     // Several heartbeat intervals with nobody reading.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let log = sim.log();
+    let log = sim
+        .wait_for_log(LIMIT, |log| heartbeats(&log.connections[0]).len() >= 5)
+        .await
+        .unwrap();
     assert_eq!(
         log.connections.len(),
         1,
         "no zombie reconnect while stalled"
     );
     let beats = heartbeats(&log.connections[0]);
-    assert!(beats.len() >= 4, "heartbeats continued: {beats:?}");
+    assert!(beats.len() >= 5, "heartbeats continued: {beats:?}");
     expect_messages(&mut slow, 0..200).await;
     finish(&shard, &sim).await;
 }
@@ -399,13 +404,19 @@ async fn the_first_heartbeat_is_jittered_within_the_interval() {
         mut stages,
         shard,
     } = start(&sim, TypeMux::new()).await;
-    // Each connection lives past one interval, so it sends its first beat.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    for _ in 0..5 {
+    // Each connection lives until it has sent its first beat.
+    for n in 1..=6 {
+        sim.wait_for_log(LIMIT, |log| {
+            log.connections.len() == n && !heartbeats(&log.connections[n - 1]).is_empty()
+        })
+        .await
+        .unwrap();
+        if n == 6 {
+            break;
+        }
         sim.fault(FaultTarget::Shard(0), Fault::Reconnect);
         wait_stage(&mut stages, Stage::Resuming).await;
         wait_stage(&mut stages, Stage::Connected).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
     }
     let interval = sim.config().heartbeat_interval;
     let firsts: Vec<_> = sim
@@ -454,8 +465,17 @@ async fn a_presence_flood_stays_under_the_gateway_limit() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    let log = sim.log();
+    let is_command = |e: &shardbus_sim::ClientEvent| {
+        matches!(e.kind, shardbus_sim::ClientEventKind::Command { .. })
+    };
+    let log = sim
+        .wait_for_log(LIMIT, |log| {
+            let conn = &log.connections[0];
+            conn.events.iter().filter(|e| is_command(e)).count() >= 80
+                && heartbeats(conn).len() >= 2
+        })
+        .await
+        .unwrap();
     let conn = &log.connections[0];
     assert!(
         conn.closed.is_none(),
@@ -464,11 +484,7 @@ async fn a_presence_flood_stays_under_the_gateway_limit() {
     );
     let sent = conn.events.len();
     assert!(sent <= 120, "{sent} payloads in under a minute");
-    let commands = conn
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, shardbus_sim::ClientEventKind::Command { .. }))
-        .count();
+    let commands = conn.events.iter().filter(|e| is_command(e)).count();
     assert!(commands >= 80, "the budget was used: {commands}");
     assert!(
         commands < 120 - 30,
@@ -611,4 +627,337 @@ async fn requested_members_arrive_as_a_chunk_with_the_nonce() {
     assert_eq!(chunk.nonce.as_deref(), Some("n-1"));
     assert!(!chunk.members.is_empty());
     finish(&shard, &sim).await;
+}
+
+/// The most payloads a client sent within any 60-second window of a
+/// connection, as the server read them.
+fn max_in_window(conn: &shardbus_sim::ConnectionLog) -> usize {
+    let times: Vec<Duration> = conn.events.iter().map(|e| e.at).collect();
+    let mut max = 0;
+    let mut start = 0;
+    for (end, at) in times.iter().enumerate() {
+        while *at - times[start] >= Duration::from_secs(60) {
+            start += 1;
+        }
+        max = max.max(end + 1 - start);
+    }
+    max
+}
+
+fn presence(i: usize) -> shardbus::gateway::UpdatePresence {
+    shardbus::gateway::UpdatePresence {
+        status: "online".into(),
+        activities: vec![serde_json::json!({"name": format!("n{i}"), "type": 0})],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn close_and_commands_are_not_starved_by_unlimited_traffic() {
+    let sim = sim(SimConfig {
+        rate: f64::INFINITY,
+        ..command_room_config()
+    })
+    .await;
+    let bus = TypeMux::new();
+    let mut stages = bus.subscribe::<ShardStage>();
+    let mut messages = bus.subscribe::<Msg>();
+    let shard = Shard::spawn(config(&sim, true), bus.clone());
+    wait_stage(&mut stages, Stage::Connected).await;
+    // A reader keeps the bus flowing, so the socket always has a frame.
+    let reader = tokio::spawn(async move {
+        let mut n = 0u64;
+        while messages.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    });
+    sim.wait_for_stats(LIMIT, |stats| stats.generated >= 2_000)
+        .await
+        .unwrap();
+    // A command is sent within its slot while traffic runs.
+    shard.handle().update_presence(&presence(0)).await.unwrap();
+    sim.wait_for_log(LIMIT, |log| {
+        log.connections[0]
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, shardbus_sim::ClientEventKind::Command { op: 3, .. }))
+    })
+    .await
+    .unwrap();
+    // And a close is answered promptly.
+    timeout(
+        Duration::from_secs(5),
+        shard.handle().close(shardbus::gateway::CloseCode::NORMAL),
+    )
+    .await
+    .expect("close returned under full traffic");
+    assert!(timeout(LIMIT, shard.join()).await.unwrap().is_ok());
+    bus.stop().await;
+    assert!(reader.await.unwrap() > 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_outgoing_limit_holds_through_command_and_heartbeat_floods() {
+    let sim = sim(command_room_config()).await;
+    let Running {
+        bus: _,
+        mut stages,
+        shard,
+    } = start(&sim, TypeMux::new()).await;
+    let handle = shard.handle().clone();
+    let flood = tokio::spawn(async move {
+        for i in 0..400 {
+            if handle.update_presence(&presence(i)).await.is_err() {
+                break;
+            }
+        }
+    });
+    // The server asks for far more heartbeats than the window holds, on
+    // this connection and, after a reconnect, on the next.
+    for round in 0..2 {
+        for _ in 0..150 {
+            sim.fault(FaultTarget::Shard(0), Fault::HeartbeatRequest);
+        }
+        sim.wait_for_log(LIMIT, |log| {
+            log.connections
+                .get(round)
+                .is_some_and(|c| c.events.len() >= 90)
+        })
+        .await
+        .unwrap();
+        if round == 0 {
+            sim.fault(FaultTarget::Shard(0), Fault::Reconnect);
+            wait_stage(&mut stages, Stage::Resuming).await;
+            wait_stage(&mut stages, Stage::Connected).await;
+        }
+    }
+    let log = sim.log();
+    for conn in &log.connections {
+        assert!(
+            max_in_window(conn) <= 120,
+            "{} payloads in one window",
+            max_in_window(conn)
+        );
+        assert_ne!(conn.closed.as_ref().and_then(|c| c.code), Some(4008));
+    }
+    flood.abort();
+    finish(&shard, &sim).await;
+}
+
+/// A dispatch type whose decoding panics on a marker: a bug in user code.
+#[derive(Debug)]
+struct Bomb;
+
+impl<'de> Deserialize<'de> for Bomb {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        assert!(value["content"] != "boom", "a bug in a user's model");
+        Ok(Self)
+    }
+}
+
+impl Event for Bomb {
+    fn op(&self) -> OpCode {
+        OpCode::Dispatch
+    }
+
+    fn event_type(&self) -> EventType {
+        Self::EVENT_TYPE
+    }
+}
+
+impl DispatchEvent for Bomb {
+    const EVENT_TYPE: EventType = EventType::MESSAGE_CREATE;
+
+    fn set_meta(&mut self, _meta: DispatchMeta) {}
+}
+
+#[tokio::test]
+async fn a_panicking_shard_is_a_fatal_error_not_a_clean_stop() {
+    let sim = sim(test_config()).await;
+    let bus = TypeMux::new();
+    let mut errors = bus.subscribe::<GatewayError>();
+    let _bombs = bus.subscribe::<Bomb>();
+    let session =
+        shardbus::Session::with_config(config(&sim, true).register_event::<Bomb>(), bus.clone());
+    timeout(LIMIT, session.open()).await.unwrap().unwrap();
+    let mut bomb = message(0);
+    bomb["content"] = "boom".into();
+    sim.dispatch_to_shard(0, "MESSAGE_CREATE", bomb);
+    let err = timeout(LIMIT, session.wait()).await.unwrap().unwrap_err();
+    assert!(err.fatal);
+    assert!(
+        matches!(err.kind, shardbus::gateway::GatewayErrorKind::Panicked(ref m) if m.contains("a bug")),
+        "{err}"
+    );
+    let posted = timeout(LIMIT, async {
+        loop {
+            let e = errors.recv().await.unwrap();
+            if e.fatal {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(posted.to_string().contains("panicked"), "{posted}");
+    assert!(!session.gateway_is_alive());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_close_during_the_wait_after_an_invalid_session_is_prompt() {
+    let sim = sim(test_config()).await;
+    let Running {
+        bus: _,
+        mut stages,
+        shard,
+    } = start(&sim, TypeMux::new()).await;
+    sim.fault(
+        FaultTarget::Shard(0),
+        Fault::InvalidSession { resumable: false },
+    );
+    wait_stage(
+        &mut stages,
+        Stage::Disconnected {
+            code: Some(shardbus::gateway::CloseCode::UNKNOWN_ERROR),
+            will_resume: false,
+        },
+    )
+    .await;
+    // The socket is closed and the shard waits 1-5 s: not alive.
+    assert!(!shard.handle().is_alive());
+    shard
+        .handle()
+        .close(shardbus::gateway::CloseCode::NORMAL)
+        .await;
+    assert!(timeout(LIMIT, shard.join()).await.unwrap().is_ok());
+    let log = sim.log();
+    assert_eq!(
+        log.connections.len(),
+        1,
+        "the close ended the wait; no new connection was opened"
+    );
+    assert_eq!(log.identifies.len(), 1);
+    sim.shutdown().await;
+}
+
+/// The stages from one `Connected` to the next.
+async fn stages_until_connected(stages: &mut shardbus::EventStream<ShardStage>) -> Vec<Stage> {
+    let mut seen = Vec::new();
+    timeout(LIMIT, async {
+        while let Some(stage) = stages.recv().await {
+            seen.push(stage.stage);
+            if stage.stage == Stage::Connected {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no Connected after {seen:?}"));
+    seen
+}
+
+#[tokio::test]
+async fn every_way_a_connection_ends_posts_the_same_stages() {
+    let sim = sim(test_config()).await;
+    let Running {
+        bus: _,
+        mut stages,
+        shard,
+    } = start(&sim, TypeMux::new()).await;
+    for (fault, resumes) in [
+        (Fault::Reconnect, true),
+        (Fault::InvalidSession { resumable: true }, true),
+        (Fault::Drop, true),
+        (Fault::Zombie, true),
+        (Fault::Close(4000), true),
+        (Fault::InvalidSession { resumable: false }, false),
+        (Fault::Close(4009), false),
+    ] {
+        sim.fault(FaultTarget::Shard(0), fault);
+        let seen = stages_until_connected(&mut stages).await;
+        let Some(Stage::Disconnected { will_resume, .. }) = seen.first() else {
+            panic!("{fault:?}: {seen:?}");
+        };
+        assert_eq!(*will_resume, resumes, "{fault:?}: {seen:?}");
+        let expected: &[Stage] = if resumes {
+            &[Stage::Resuming, Stage::Connected]
+        } else {
+            &[Stage::Connecting, Stage::Identifying, Stage::Connected]
+        };
+        assert_eq!(&seen[1..], expected, "{fault:?}");
+    }
+    finish(&shard, &sim).await;
+}
+
+#[tokio::test]
+async fn an_oversized_dispatch_is_reported_and_skipped_never_looped() {
+    for compress in [true, false] {
+        let sim = sim(test_config()).await;
+        let bus = TypeMux::new();
+        let mut stages = bus.subscribe::<ShardStage>();
+        let mut errors = bus.subscribe::<GatewayError>();
+        let mut messages = bus.subscribe::<Msg>();
+        let shard = Shard::spawn(config(&sim, compress).max_payload(64 * 1024), bus.clone());
+        wait_stage(&mut stages, Stage::Connected).await;
+        sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(0));
+        let mut huge = message(99);
+        huge["content"] = "x".repeat(256 * 1024).into();
+        sim.dispatch_to_shard(0, "MESSAGE_CREATE", huge);
+        for i in 1..20 {
+            sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(i));
+        }
+        // Everything after it arrives, in order.
+        expect_messages(&mut messages, 0..20).await;
+        let too_large = timeout(LIMIT, async {
+            loop {
+                let e = errors.recv().await.unwrap();
+                if let shardbus::gateway::GatewayErrorKind::PayloadTooLarge {
+                    len,
+                    limit,
+                    after_seq,
+                } = e.kind
+                {
+                    return (len, limit, after_seq);
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let (len, limit, after_seq) = too_large;
+        assert!(
+            len.is_some_and(|len| len > 256 * 1024),
+            "compress={compress}: {len:?}"
+        );
+        assert_eq!(limit, 64 * 1024);
+        assert!(after_seq.is_some());
+        let log = sim.log();
+        assert!(
+            log.resumes.len() <= 1,
+            "compress={compress}: {} resumes",
+            log.resumes.len()
+        );
+        assert_eq!(log.identifies.len(), 1);
+        assert!(shard.handle().is_alive());
+        finish(&shard, &sim).await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_opens_again_after_close() {
+    let sim = sim(test_config()).await;
+    let bus = TypeMux::new();
+    let session = shardbus::Session::with_config(config(&sim, true), bus.clone());
+    for round in 1..=2 {
+        timeout(LIMIT, session.open()).await.unwrap().unwrap();
+        assert!(session.gateway_is_alive(), "round {round}");
+        session.close().await;
+        assert!(!session.gateway_is_alive(), "round {round}");
+        assert!(session.wait().await.is_ok());
+    }
+    assert_eq!(sim.log().identifies.len(), 2);
+    sim.shutdown().await;
 }
