@@ -961,3 +961,70 @@ async fn a_session_opens_again_after_close() {
     assert_eq!(sim.log().identifies.len(), 2);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_shards_identify_with_no_bucket_violation() {
+    const SHARDS: u32 = 32;
+    const CONCURRENCY: u32 = 4;
+    let sim = sim(SimConfig {
+        shards: SHARDS,
+        max_concurrency: CONCURRENCY,
+        guilds: SHARDS,
+        ..test_config()
+    })
+    .await;
+    let bus = TypeMux::new();
+    let mut stages = bus.subscribe::<ShardStage>();
+    // One queue for all shards, a window four times the server's.
+    let queue = Arc::new(shardbus::gateway::LocalIdentifyQueue::with_window(
+        CONCURRENCY,
+        Duration::from_millis(100),
+    ));
+    let shards: Vec<Shard> = (0..SHARDS)
+        .map(|id| {
+            let config = config(&sim, true)
+                .shard(id, SHARDS)
+                .identify_queue(queue.clone());
+            Shard::spawn(config, bus.clone())
+        })
+        .collect();
+    let mut connected = std::collections::HashSet::new();
+    timeout(Duration::from_secs(60), async {
+        while connected.len() < SHARDS as usize {
+            let stage = stages.recv().await.unwrap();
+            if stage.stage == Stage::Connected {
+                connected.insert(stage.shard);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let log = sim.log();
+    assert!(
+        log.bucket_violations.is_empty(),
+        "{:?}",
+        log.bucket_violations
+    );
+    assert_eq!(log.identifies.len(), SHARDS as usize, "one identify each");
+    // Each bucket's identifies are spaced by the client's window (less
+    // what the server's own scheduling adds), far over the server's.
+    for bucket in 0..CONCURRENCY {
+        let times: Vec<Duration> = log
+            .identifies
+            .iter()
+            .filter(|i| i.bucket == bucket)
+            .map(|i| i.at)
+            .collect();
+        assert_eq!(times.len(), (SHARDS / CONCURRENCY) as usize);
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(50), "{times:?}");
+        }
+    }
+    for shard in &shards {
+        shard
+            .handle()
+            .close(shardbus::gateway::CloseCode::NORMAL)
+            .await;
+    }
+    sim.shutdown().await;
+}
