@@ -6,6 +6,7 @@ mod compression;
 mod config;
 mod error;
 mod event;
+mod events;
 mod identify;
 mod opcode;
 mod payload;
