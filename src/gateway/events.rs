@@ -14,7 +14,7 @@ use crate::model::{
     ChannelCreate, ChannelDelete, ChannelUpdate, GuildCreate, GuildDelete, GuildMemberAdd,
     GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildUpdate, InteractionCreate,
     MessageCreate, MessageDelete, MessageReactionAdd, MessageReactionRemove, MessageUpdate,
-    PresenceUpdate, Ready, Resumed, TypingStart, VoiceServerUpdate, VoiceStateUpdate,
+    PresenceUpdate, RateLimited, Ready, Resumed, TypingStart, VoiceServerUpdate, VoiceStateUpdate,
 };
 
 /// Implements [`Event`] and [`DispatchEvent`] for dispatch types with a
@@ -76,4 +76,24 @@ dispatch_events! {
     InteractionCreate => INTERACTION_CREATE,
     VoiceStateUpdate => VOICE_STATE_UPDATE,
     VoiceServerUpdate => VOICE_SERVER_UPDATE,
+    RateLimited => RATE_LIMITED,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_register_every_built_in_dispatch_type() {
+        let registry = EventRegistry::with_defaults();
+        for name in [
+            EventType::READY,
+            EventType::GUILD_MEMBERS_CHUNK,
+            EventType::MESSAGE_CREATE,
+            EventType::RATE_LIMITED,
+        ] {
+            assert!(registry.contains(name.as_str()), "{name} is registered");
+        }
+        assert!(!registry.contains("AUTO_MODERATION_ACTION_EXECUTION"));
+    }
 }

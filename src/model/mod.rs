@@ -8,7 +8,7 @@
 //!   They are `Serialize + Deserialize`, so a state cache or a bridge can
 //!   store and forward them.
 //! - **Dispatch events**, one struct per dispatch name (`t`): [`Ready`],
-//!   [`MessageCreate`], [`GuildCreate`], ... Each carries the
+//!   [`MessageCreate`], [`GuildCreate`], [`RateLimited`], ... Each carries the
 //!   [`DispatchMeta`] (shard and sequence number). Events whose payload is a
 //!   data object deref to it: `msg.content` works on an `Arc<MessageCreate>`.
 //!
@@ -73,6 +73,7 @@ mod member;
 mod message;
 mod permissions;
 mod presence;
+mod rate_limited;
 mod reaction;
 mod ready;
 mod role;
@@ -112,6 +113,7 @@ pub use permissions::Permissions;
 pub use presence::{
     Activity, ActivityEmoji, ActivityTimestamps, ActivityType, ClientStatus, Presence, Status,
 };
+pub use rate_limited::{RateLimitMeta, RateLimited};
 pub use reaction::{Reaction, ReactionCountDetails, ReactionType};
 pub use ready::{PartialApplication, Ready};
 pub use role::{Role, RoleColors, RoleTags};
