@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use shardbus::gateway::{DispatchEvent, DispatchMeta, EventType, OpCode};
 use shardbus::model::*;
@@ -223,6 +225,82 @@ fn guild_members_chunk() {
     assert_eq!(chunk.not_found, [UserId(12345678901234567)]);
     assert_eq!(chunk.presences[0].status, Status::Online);
     assert_eq!(chunk.nonce.as_deref(), Some("req-7"));
+}
+
+#[test]
+fn rate_limited_request_guild_members() {
+    let limited: RateLimited = decode(
+        r#"{"opcode":8,"retry_after":29.5,
+            "meta":{"guild_id":"123","nonce":"abc","brand_new_field":true}}"#,
+    );
+    assert_eq!(limited.opcode, 8);
+    assert_eq!(
+        OpCode::from_code(limited.opcode),
+        OpCode::RequestGuildMembers
+    );
+    assert_eq!(limited.retry_after, 29.5);
+    assert_eq!(
+        limited.retry_after_duration(),
+        Duration::from_millis(29_500)
+    );
+    assert_eq!(
+        limited.request,
+        RateLimitMeta::RequestGuildMembers {
+            guild_id: GuildId(123),
+            nonce: Some("abc".into()),
+        }
+    );
+    assert_eq!(
+        limited.meta,
+        DispatchMeta {
+            shard: ShardId(3),
+            seq: Seq(42)
+        }
+    );
+
+    // The nonce is optional, and an integer `retry_after` is read too.
+    let limited: RateLimited =
+        decode(r#"{"opcode":8,"retry_after":30,"meta":{"guild_id":41771983423143937}}"#);
+    assert_eq!(limited.retry_after_duration(), Duration::from_secs(30));
+    assert_eq!(
+        limited.request,
+        RateLimitMeta::RequestGuildMembers {
+            guild_id: GuildId(41771983423143937),
+            nonce: None,
+        }
+    );
+}
+
+#[test]
+fn rate_limited_unknown_opcode_keeps_its_meta_raw() {
+    let raw = r#"{"channel_id": "7", "sounds": [1, 2]}"#;
+    let limited: RateLimited = decode(&format!(
+        r#"{{"opcode":31,"retry_after":0.25,"meta":{raw}}}"#
+    ));
+    assert_eq!(limited.opcode, 31);
+    assert_eq!(limited.retry_after_duration(), Duration::from_millis(250));
+    assert_eq!(limited.request, RateLimitMeta::Unknown(raw.to_owned()));
+}
+
+#[test]
+fn rate_limited_required_fields_and_odd_retry_after() {
+    assert!(fails::<RateLimited>(
+        r#"{"retry_after":1.0,"meta":{"guild_id":"1"}}"#
+    ));
+    assert!(fails::<RateLimited>(
+        r#"{"opcode":8,"meta":{"guild_id":"1"}}"#
+    ));
+    assert!(fails::<RateLimited>(r#"{"opcode":8,"retry_after":1.0}"#));
+    // Op 8's meta must name the guild.
+    assert!(fails::<RateLimited>(
+        r#"{"opcode":8,"retry_after":1.0,"meta":{"nonce":"abc"}}"#
+    ));
+
+    let mut limited: RateLimited =
+        decode(r#"{"opcode":8,"retry_after":-1.0,"meta":{"guild_id":"1"}}"#);
+    assert_eq!(limited.retry_after_duration(), Duration::ZERO);
+    limited.retry_after = 1e300;
+    assert_eq!(limited.retry_after_duration(), Duration::MAX);
 }
 
 #[test]
@@ -502,7 +580,7 @@ fn null_and_missing_optional_fields() {
 
 #[test]
 fn every_event_type_constant_matches_its_type() {
-    let pairs: [(EventType, &str); 22] = [
+    let pairs: [(EventType, &str); 23] = [
         (Ready::EVENT_TYPE, "READY"),
         (Resumed::EVENT_TYPE, "RESUMED"),
         (GuildCreate::EVENT_TYPE, "GUILD_CREATE"),
@@ -525,6 +603,7 @@ fn every_event_type_constant_matches_its_type() {
         (InteractionCreate::EVENT_TYPE, "INTERACTION_CREATE"),
         (VoiceStateUpdate::EVENT_TYPE, "VOICE_STATE_UPDATE"),
         (VoiceServerUpdate::EVENT_TYPE, "VOICE_SERVER_UPDATE"),
+        (RateLimited::EVENT_TYPE, "RATE_LIMITED"),
     ];
     for (ty, name) in pairs {
         assert_eq!(ty.as_str(), name);
@@ -556,3 +635,4 @@ fn wrapper_events_are_built_from_and_round_trip_their_data() {
 
 static_assertions::assert_impl_all!(MessageCreate: Send, Sync, Clone, std::fmt::Debug);
 static_assertions::assert_impl_all!(GuildCreate: Send, Sync, Clone, std::fmt::Debug);
+static_assertions::assert_impl_all!(RateLimited: Send, Sync, Clone, std::fmt::Debug);

@@ -1,10 +1,13 @@
-//! The `Event` trait every gateway event implements, and the metadata that
-//! travels with each dispatch.
+//! The `Event` trait every gateway event implements, and the
+//! `DispatchEvent` trait of dispatch types the registry can decode.
 
 use serde::de::DeserializeOwned;
 
 use super::opcode::{EventType, OpCode};
-use crate::model::{Seq, ShardId};
+
+/// Re-exported from [`crate::model`], where it lives as plain data on model
+/// ids; `shardbus::gateway::DispatchMeta` stays a valid path.
+pub use crate::model::DispatchMeta;
 
 /// Anything a shard posts on the bus: dispatches, and lifecycle events.
 ///
@@ -56,14 +59,4 @@ pub trait DispatchEvent: Event + DeserializeOwned {
     fn set_meta(&mut self, meta: DispatchMeta) {
         let _ = meta;
     }
-}
-
-/// Which shard sent a dispatch, and its sequence number in that shard's
-/// session.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct DispatchMeta {
-    /// The shard that received the dispatch.
-    pub shard: ShardId,
-    /// The dispatch's sequence number (`s`).
-    pub seq: Seq,
 }

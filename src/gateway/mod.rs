@@ -9,6 +9,7 @@ mod connection;
 mod decide;
 mod error;
 mod event;
+mod events;
 mod identify;
 mod opcode;
 mod payload;

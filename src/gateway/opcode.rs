@@ -151,6 +151,7 @@ event_types!(
     INTERACTION_CREATE,
     VOICE_STATE_UPDATE,
     VOICE_SERVER_UPDATE,
+    RATE_LIMITED,
 );
 
 impl From<String> for EventType {

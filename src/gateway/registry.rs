@@ -81,7 +81,7 @@ impl EventRegistry {
     /// A registry with every built-in model of [`crate::model`].
     pub fn with_defaults() -> Self {
         let mut registry = Self::new();
-        crate::model::register_builtin(&mut registry);
+        super::events::register_builtin(&mut registry);
         registry
     }
 

@@ -6,6 +6,11 @@
 //! `#[serde(flatten)]` (which buffers the whole object): the wrapper decodes
 //! the inner type directly. Every event carries the [`DispatchMeta`] (shard
 //! and sequence number) the gateway sets after decoding.
+//!
+//! This module is plain data: the gateway's `Event` and `DispatchEvent`
+//! impls for these types, and the table registering them, live beside the
+//! event registry in `gateway/events.rs`, so `model` imports nothing from
+//! the layers above it.
 
 use std::ops::{Deref, DerefMut};
 
@@ -14,70 +19,22 @@ use serde::{Deserialize, Deserializer};
 
 use super::{
     Channel, ChannelId, Guild, GuildId, ImageHash, Interaction, Member, Message, MessageId,
-    PartialEmoji, Presence, ReactionType, Ready, RoleId, Timestamp, User, UserId, VoiceState,
-    VoiceToken,
+    PartialEmoji, Presence, ReactionType, RoleId, Seq, ShardId, Timestamp, User, UserId,
+    VoiceState, VoiceToken,
 };
-use crate::gateway::{DispatchEvent, DispatchMeta, Event, EventRegistry, EventType, OpCode};
 
-/// Implements [`Event`] and [`DispatchEvent`] for dispatch types with a
-/// `meta: DispatchMeta` field: the one place the name ↔ type table lives.
-macro_rules! dispatch_events {
-    ($($ty:ident => $name:ident,)*) => {
-        /// Registers every built-in dispatch type.
-        pub(crate) fn register_builtin(registry: &mut EventRegistry) {
-            $(registry.register::<$ty>();)*
-        }
-
-        $(dispatch_event!($ty => $name);)*
-    };
-}
-
-/// [`Event`] and [`DispatchEvent`] for one dispatch type.
-macro_rules! dispatch_event {
-    ($ty:ident => $name:ident) => {
-        impl Event for $ty {
-            fn op(&self) -> OpCode {
-                OpCode::Dispatch
-            }
-
-            fn event_type(&self) -> EventType {
-                <Self as DispatchEvent>::EVENT_TYPE
-            }
-        }
-
-        impl DispatchEvent for $ty {
-            const EVENT_TYPE: EventType = EventType::$name;
-
-            fn set_meta(&mut self, meta: DispatchMeta) {
-                self.meta = meta;
-            }
-        }
-    };
-}
-
-dispatch_events! {
-    Ready => READY,
-    Resumed => RESUMED,
-    GuildCreate => GUILD_CREATE,
-    GuildUpdate => GUILD_UPDATE,
-    GuildDelete => GUILD_DELETE,
-    ChannelCreate => CHANNEL_CREATE,
-    ChannelUpdate => CHANNEL_UPDATE,
-    ChannelDelete => CHANNEL_DELETE,
-    GuildMemberAdd => GUILD_MEMBER_ADD,
-    GuildMemberUpdate => GUILD_MEMBER_UPDATE,
-    GuildMemberRemove => GUILD_MEMBER_REMOVE,
-    GuildMembersChunk => GUILD_MEMBERS_CHUNK,
-    MessageCreate => MESSAGE_CREATE,
-    MessageUpdate => MESSAGE_UPDATE,
-    MessageDelete => MESSAGE_DELETE,
-    MessageReactionAdd => MESSAGE_REACTION_ADD,
-    MessageReactionRemove => MESSAGE_REACTION_REMOVE,
-    PresenceUpdate => PRESENCE_UPDATE,
-    TypingStart => TYPING_START,
-    InteractionCreate => INTERACTION_CREATE,
-    VoiceStateUpdate => VOICE_STATE_UPDATE,
-    VoiceServerUpdate => VOICE_SERVER_UPDATE,
+/// Which shard sent a dispatch, and its sequence number in that shard's
+/// session.
+///
+/// Every dispatch type carries one in its `meta` field. It is not part of
+/// the payload (`d`): the gateway sets it after decoding, through
+/// `DispatchEvent::set_meta`, so a value decoded by hand has the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DispatchMeta {
+    /// The shard that received the dispatch.
+    pub shard: ShardId,
+    /// The dispatch's sequence number (`s`).
+    pub seq: Seq,
 }
 
 /// Declares a dispatch event whose payload is one data object: a struct

@@ -8,12 +8,15 @@
 //!   They are `Serialize + Deserialize`, so a state cache or a bridge can
 //!   store and forward them.
 //! - **Dispatch events**, one struct per dispatch name (`t`): [`Ready`],
-//!   [`MessageCreate`], [`GuildCreate`], ... Each implements
-//!   [`Event`](crate::gateway::Event) and
-//!   [`DispatchEvent`](crate::gateway::DispatchEvent) and carries the
-//!   [`DispatchMeta`](crate::gateway::DispatchMeta) (shard and sequence
-//!   number). Events whose payload is a data object deref to it:
-//!   `msg.content` works on an `Arc<MessageCreate>`.
+//!   [`MessageCreate`], [`GuildCreate`], [`RateLimited`], ... Each carries the
+//!   [`DispatchMeta`] (shard and sequence number). Events whose payload is a
+//!   data object deref to it: `msg.content` works on an `Arc<MessageCreate>`.
+//!
+//! This module sits below the gateway and imports nothing from it (nor from
+//! `shard` or `session`): it is plain data. The gateway implements its
+//! [`Event`](crate::gateway::Event) and
+//! [`DispatchEvent`](crate::gateway::DispatchEvent) traits for every
+//! dispatch type here and registers them, beside its event registry.
 //!
 //! Decoding is lenient where Discord changes things and strict where it
 //! matters:
@@ -70,6 +73,7 @@ mod member;
 mod message;
 mod permissions;
 mod presence;
+mod rate_limited;
 mod reaction;
 mod ready;
 mod role;
@@ -83,10 +87,10 @@ pub use channel::{
     Channel, ChannelType, ForumTag, OverwriteType, PermissionOverwrite, ThreadMetadata,
 };
 pub use dispatch::{
-    ChannelCreate, ChannelDelete, ChannelUpdate, GuildCreate, GuildDelete, GuildMemberAdd,
-    GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildUpdate, InteractionCreate,
-    MessageCreate, MessageDelete, MessageReactionAdd, MessageReactionRemove, MessageUpdate,
-    PresenceUpdate, Resumed, TypingStart, VoiceServerUpdate, VoiceStateUpdate,
+    ChannelCreate, ChannelDelete, ChannelUpdate, DispatchMeta, GuildCreate, GuildDelete,
+    GuildMemberAdd, GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildUpdate,
+    InteractionCreate, MessageCreate, MessageDelete, MessageReactionAdd, MessageReactionRemove,
+    MessageUpdate, PresenceUpdate, Resumed, TypingStart, VoiceServerUpdate, VoiceStateUpdate,
 };
 pub use embed::{Embed, EmbedAuthor, EmbedField, EmbedFooter, EmbedMedia, EmbedProvider};
 pub use emoji::{Emoji, PartialEmoji};
@@ -109,6 +113,7 @@ pub use permissions::Permissions;
 pub use presence::{
     Activity, ActivityEmoji, ActivityTimestamps, ActivityType, ClientStatus, Presence, Status,
 };
+pub use rate_limited::{RateLimitMeta, RateLimited};
 pub use reaction::{Reaction, ReactionCountDetails, ReactionType};
 pub use ready::{PartialApplication, Ready};
 pub use role::{Role, RoleColors, RoleTags};
@@ -116,5 +121,3 @@ pub use secret::{InteractionToken, VoiceToken};
 pub use timestamp::{Timestamp, TimestampParseError};
 pub use user::{PartialUser, PremiumType, User};
 pub use voice::VoiceState;
-
-pub(crate) use dispatch::register_builtin;

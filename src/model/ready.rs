@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApplicationId, SessionId, UnavailableGuild, User};
-use crate::gateway::DispatchMeta;
+use super::{ApplicationId, DispatchMeta, SessionId, UnavailableGuild, User};
 
 /// `READY`: the session is established. Carries what is needed to resume
 /// (`session_id`, `resume_gateway_url`) and the guilds that will follow as
