@@ -22,23 +22,30 @@ struct Msg {
     meta: DispatchMeta,
 }
 
-impl Event for Msg {
-    fn op(&self) -> OpCode {
-        OpCode::Dispatch
-    }
+/// Makes a test model with a `meta` field a MESSAGE_CREATE dispatch type.
+macro_rules! message_create_event {
+    ($ty:ty) => {
+        impl Event for $ty {
+            fn op(&self) -> OpCode {
+                OpCode::Dispatch
+            }
 
-    fn event_type(&self) -> EventType {
-        Self::EVENT_TYPE
-    }
+            fn event_type(&self) -> EventType {
+                Self::EVENT_TYPE
+            }
+        }
+
+        impl DispatchEvent for $ty {
+            const EVENT_TYPE: EventType = EventType::MESSAGE_CREATE;
+
+            fn set_meta(&mut self, meta: DispatchMeta) {
+                self.meta = meta;
+            }
+        }
+    };
 }
 
-impl DispatchEvent for Msg {
-    const EVENT_TYPE: EventType = EventType::MESSAGE_CREATE;
-
-    fn set_meta(&mut self, meta: DispatchMeta) {
-        self.meta = meta;
-    }
-}
+message_create_event!(Msg);
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -748,31 +755,21 @@ async fn the_outgoing_limit_holds_through_command_and_heartbeat_floods() {
 
 /// A dispatch type whose decoding panics on a marker: a bug in user code.
 #[derive(Debug)]
-struct Bomb;
+struct Bomb {
+    meta: DispatchMeta,
+}
 
 impl<'de> Deserialize<'de> for Bomb {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
         assert!(value["content"] != "boom", "a bug in a user's model");
-        Ok(Self)
+        Ok(Self {
+            meta: DispatchMeta::default(),
+        })
     }
 }
 
-impl Event for Bomb {
-    fn op(&self) -> OpCode {
-        OpCode::Dispatch
-    }
-
-    fn event_type(&self) -> EventType {
-        Self::EVENT_TYPE
-    }
-}
-
-impl DispatchEvent for Bomb {
-    const EVENT_TYPE: EventType = EventType::MESSAGE_CREATE;
-
-    fn set_meta(&mut self, _meta: DispatchMeta) {}
-}
+message_create_event!(Bomb);
 
 #[tokio::test]
 async fn a_panicking_shard_is_a_fatal_error_not_a_clean_stop() {
