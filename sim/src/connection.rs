@@ -89,6 +89,9 @@ struct Conn {
     reconnect_deadline: Option<Instant>,
     /// Times of recent client payloads (for the 120/60 s limit).
     commands: VecDeque<Instant>,
+    /// The session an op 9 `true` detached from this connection, until the
+    /// connection resumes or identifies (a 4003 close invalidates it).
+    left: Option<Arc<Session>>,
 }
 
 /// Serve one upgraded connection until it ends.
@@ -137,6 +140,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         stalled_until: None,
         reconnect_deadline: None,
         commands: VecDeque::new(),
+        left: None,
     };
     let end = match check_query(&query) {
         Err(end) => end,
@@ -489,6 +493,7 @@ impl Conn {
         }
         match self.shared.identify(self.id, d) {
             IdentifyResult::Ready(session) => {
+                self.left = None;
                 self.written = 0;
                 self.session = Some(session);
                 self.more = true;
@@ -520,6 +525,7 @@ impl Conn {
         }
         match self.shared.resume(self.id, self.via_resume_url, d) {
             ResumeResult::Resumed(session, after) => {
+                self.left = None;
                 self.written = after;
                 self.session = Some(session);
                 self.more = true;
@@ -569,10 +575,19 @@ impl Conn {
                 self.reconnect_deadline = Some(Instant::now() + self.shared.config.reconnect_grace);
             }
             Fault::InvalidSession { resumable } => {
-                if !resumable && let Some(s) = self.session.take() {
-                    s.lock().invalidate();
-                    let state = self.shared.state();
-                    self.shared.rebuild_routes(&state);
+                // Either way the session leaves this connection: no more
+                // dispatches are written here, and the connection accepts a
+                // Resume (of a resumable session) or an Identify next.
+                if let Some(s) = self.session.take() {
+                    self.more = false;
+                    if resumable {
+                        s.lock().detach(self.id, true);
+                        self.left = Some(s);
+                    } else {
+                        s.lock().invalidate();
+                        let state = self.shared.state();
+                        self.shared.rebuild_routes(&state);
+                    }
                 }
                 self.outbox.push_back(frame::op(
                     op::INVALID_SESSION,
@@ -622,6 +637,20 @@ impl Conn {
             End::ClientDropped => (Closer::ClientDropped, None, String::new(), true),
             End::Drop => (Closer::ServerDropped, None, String::new(), true),
         };
+        if code == Some(close::NOT_AUTHENTICATED)
+            && by == Closer::Server
+            && let Some(s) = self.left.take()
+        {
+            // 4003 ends the session an op 9 `true` left resumable: the client
+            // is to identify again, not resume.
+            let mut buf = s.lock();
+            if buf.attached.is_none() {
+                buf.invalidate();
+                drop(buf);
+                let state = self.shared.state();
+                self.shared.rebuild_routes(&state);
+            }
+        }
         if let Some(s) = self.session.take() {
             let detached = s.lock().detach(self.id, keep);
             if detached && !keep {
