@@ -97,21 +97,15 @@ struct Conn {
 /// Serve one upgraded connection until it ends.
 #[instrument(skip_all, fields(conn = tracing::field::Empty))]
 pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnParams) {
-    let id = ConnectionId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    tracing::Span::current().record("conn", id.0);
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
-    shared.state().connections.insert(
-        id,
-        ConnHandle {
-            control: control_tx,
-            shard: None,
-        },
-    );
     let query = parse_query(&params.query);
     let zlib_requested = query
         .iter()
         .any(|(k, v)| *k == "compress" && *v == "zlib-stream");
-    shared.log_with(|log| {
+    // The id is allocated under the log lock that pushes the entry, so the
+    // log stays in id order for `SimLog::connection_mut`'s binary search even
+    // when connections open at the same moment.
+    let id = shared.log_with(|log| {
+        let id = ConnectionId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
         log.connections.push(ConnectionLog {
             id,
             opened_at: shared.elapsed(),
@@ -123,7 +117,17 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
             events: Vec::new(),
             closed: None,
         });
+        id
     });
+    tracing::Span::current().record("conn", id.0);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    shared.state().connections.insert(
+        id,
+        ConnHandle {
+            control: control_tx,
+            shard: None,
+        },
+    );
     let mut conn = Conn {
         shared: shared.clone(),
         id,

@@ -76,7 +76,8 @@ pub(crate) struct Shared {
     pub cancel: CancellationToken,
     /// Every task of the sim.
     pub tracker: TaskTracker,
-    /// The next connection number.
+    /// The next connection number (taken under the `log` lock, so the log
+    /// lists connections in id order).
     pub next_conn: AtomicU64,
     /// The next session number.
     pub next_session: AtomicU64,
