@@ -464,9 +464,10 @@ impl Conn {
             v => match v.as_u64() {
                 Some(s) => Some(s),
                 None => {
-                    return Err(
-                        self.reject(close::UNKNOWN_OPCODE, "heartbeat d must be a seq or null")
-                    );
+                    return Err(self.reject(
+                        close::DECODE_ERROR,
+                        "decode error: heartbeat d must be a seq or null",
+                    ));
                 }
             },
         };
