@@ -92,6 +92,8 @@ struct Conn {
     /// The session an op 9 `true` detached from this connection, until the
     /// connection resumes or identifies (a 4003 close invalidates it).
     left: Option<Arc<Session>>,
+    /// The most payloads seen in one command window (mirrored in the log).
+    max_in_window: u32,
 }
 
 /// Serve one upgraded connection until it ends.
@@ -116,6 +118,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
             session_id: None,
             events: Vec::new(),
             closed: None,
+            max_in_window: 0,
         });
         id
     });
@@ -145,6 +148,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         reconnect_deadline: None,
         commands: VecDeque::new(),
         left: None,
+        max_in_window: 0,
     };
     let end = match check_query(&query) {
         Err(end) => end,
@@ -412,6 +416,15 @@ impl Conn {
             self.commands.pop_front();
         }
         self.commands.push_back(now);
+        let in_window = u32::try_from(self.commands.len()).unwrap_or(u32::MAX);
+        if in_window > self.max_in_window {
+            self.max_in_window = in_window;
+            self.shared.log_with(|log| {
+                if let Some(c) = log.connection_mut(self.id) {
+                    c.max_in_window = in_window;
+                }
+            });
+        }
         if self.commands.len() > self.shared.config.command_limit as usize {
             return Err(self.reject(close::RATE_LIMITED, "rate limited"));
         }
