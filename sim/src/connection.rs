@@ -30,6 +30,7 @@ use crate::handshake::{IdentifyResult, ResumeResult};
 use crate::ids::{ConnectionId, GuildId, Seq};
 use crate::log::{ClientEvent, ClientEventKind, Closed, Closer, ConnectionLog};
 use crate::protocol::{API_VERSION, MAX_CLIENT_PAYLOAD, close, op};
+use crate::ratelimit::{self, CommandWindow};
 use crate::session::{Session, Take};
 use crate::shared::{ConnHandle, Control, Shared};
 
@@ -87,13 +88,11 @@ struct Conn {
     stalled_until: Option<Instant>,
     /// Close with 4000 at this time unless the client closes first (after op 7).
     reconnect_deadline: Option<Instant>,
-    /// Times of recent client payloads (for the 120/60 s limit).
-    commands: VecDeque<Instant>,
+    /// Recent client payloads (for the 120/60 s limit).
+    commands: CommandWindow,
     /// The session an op 9 `true` detached from this connection, until the
     /// connection resumes or identifies (a 4003 close invalidates it).
     left: Option<Arc<Session>>,
-    /// The most payloads seen in one command window (mirrored in the log).
-    max_in_window: u32,
 }
 
 /// Serve one upgraded connection until it ends.
@@ -146,9 +145,8 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         zombie: false,
         stalled_until: None,
         reconnect_deadline: None,
-        commands: VecDeque::new(),
+        commands: CommandWindow::default(),
         left: None,
-        max_in_window: 0,
     };
     let end = match check_query(&query) {
         Err(end) => end,
@@ -406,26 +404,17 @@ impl Conn {
                 ),
             ));
         }
-        let now = Instant::now();
-        let window = self.shared.config.command_window;
-        while self
+        let (in_window, new_peak) = self
             .commands
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            self.commands.pop_front();
-        }
-        self.commands.push_back(now);
-        let in_window = u32::try_from(self.commands.len()).unwrap_or(u32::MAX);
-        if in_window > self.max_in_window {
-            self.max_in_window = in_window;
+            .record(Instant::now(), self.shared.config.command_window);
+        if new_peak {
             self.shared.log_with(|log| {
                 if let Some(c) = log.connection_mut(self.id) {
                     c.max_in_window = in_window;
                 }
             });
         }
-        if self.commands.len() > self.shared.config.command_limit as usize {
+        if in_window > self.shared.config.command_limit {
             return Err(self.reject(close::RATE_LIMITED, "rate limited"));
         }
         let value: Value = match serde_json::from_slice(&data) {
@@ -558,7 +547,8 @@ impl Conn {
         }
     }
 
-    /// Answer op 8 with one GUILD_MEMBERS_CHUNK of the guild's generated members.
+    /// Answer op 8 with one GUILD_MEMBERS_CHUNK of the guild's generated
+    /// members, or with RATE_LIMITED for a too-early request for all members.
     fn answer_members(&self, d: &Value) {
         let Some(session) = &self.session else { return };
         let guild = d.get("guild_id").and_then(|g| match g {
@@ -570,6 +560,27 @@ impl Conn {
         };
         if !session.shard.owns(g.id) {
             return;
+        }
+        if ratelimit::requests_all_members(d) {
+            let limited = session.lock().member_requests.check(
+                g.id,
+                Instant::now(),
+                self.shared.config.member_request_window,
+            );
+            if let Err(retry_after) = limited {
+                let mut meta = serde_json::json!({ "guild_id": g.id.0.to_string() });
+                if let Some(n) = d.get("nonce") {
+                    meta["nonce"] = n.clone();
+                }
+                let body = serde_json::json!({
+                    "opcode": op::REQUEST_GUILD_MEMBERS,
+                    "retry_after": retry_after.as_secs_f64(),
+                    "meta": meta,
+                });
+                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                Shared::dispatch_on(session, "RATE_LIMITED", &bytes);
+                return;
+            }
         }
         let chunk = self.shared.world.members_chunk(g, d.get("nonce"));
         let bytes = serde_json::to_vec(&chunk).unwrap_or_default();

@@ -15,6 +15,7 @@ mod http;
 mod ids;
 mod log;
 pub mod protocol;
+mod ratelimit;
 mod session;
 mod shared;
 mod sim;
