@@ -16,7 +16,8 @@ use crate::ids::{ConnectionId, SessionId, ShardInfo};
 use crate::log::SimLog;
 use crate::session::Session;
 use crate::stats::{SessionState, ShardStats, SimStats};
-use crate::world::{MessageTemplate, World};
+use crate::template::MessageTemplate;
+use crate::world::World;
 
 /// A request from the sim to one connection's task.
 #[derive(Debug)]
