@@ -9,6 +9,10 @@
 //!
 //! Nothing a client sends can make the task panic: every malformed input ends
 //! in a close code.
+//!
+//! Beside this file: `query` checks the upgrade request's query, `faults`
+//! applies injected faults, and the rate-limit bookkeeping is in
+//! `crate::ratelimit`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,15 +28,19 @@ use tokio::time::{Instant, Interval, sleep_until};
 use tracing::{debug, instrument};
 
 use crate::compress::{self, ZlibStream};
-use crate::fault::Fault;
 use crate::frame;
 use crate::handshake::{IdentifyResult, ResumeResult};
 use crate::ids::{ConnectionId, GuildId, Seq};
 use crate::log::{ClientEvent, ClientEventKind, Closed, Closer, ConnectionLog};
-use crate::protocol::{API_VERSION, MAX_CLIENT_PAYLOAD, close, op};
+use crate::protocol::{MAX_CLIENT_PAYLOAD, close, op};
 use crate::ratelimit::{self, CommandWindow};
 use crate::session::{Session, Take};
 use crate::shared::{ConnHandle, Control, Shared};
+
+mod faults;
+mod query;
+
+use query::{check_query, parse_query};
 
 /// Dispatches written per turn of the connection loop.
 const BATCH: usize = 256;
@@ -159,49 +167,6 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
     };
     conn.finish(end).await;
     shared.state().connections.remove(&id);
-}
-
-/// Split a query string into pairs (no percent-decoding: the gateway's
-/// parameters are plain ASCII).
-fn parse_query(q: &str) -> Vec<(&str, &str)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect()
-}
-
-/// Check `v`, `encoding` and `compress`; `Ok(true)` means zlib-stream.
-fn check_query(query: &[(&str, &str)]) -> Result<bool, End> {
-    let get = |k: &str| query.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-    if get("v") != Some(&API_VERSION.to_string()) {
-        return Err(End::Close(
-            close::INVALID_API_VERSION,
-            format!("invalid API version: only v={API_VERSION} is supported"),
-        ));
-    }
-    match get("encoding") {
-        None | Some("json") => {}
-        Some("etf") => {
-            return Err(End::Close(
-                close::UNSUPPORTED_DATA,
-                "encoding=etf is not supported by shardbus-sim; use encoding=json".into(),
-            ));
-        }
-        Some(other) => {
-            return Err(End::Close(
-                close::UNSUPPORTED_DATA,
-                format!("unknown encoding {other:?}; use encoding=json"),
-            ));
-        }
-    }
-    match get("compress") {
-        None => Ok(false),
-        Some("zlib-stream") => Ok(true),
-        Some(other) => Err(End::Close(
-            close::UNSUPPORTED_DATA,
-            format!("compress={other} is not supported by shardbus-sim; use zlib-stream"),
-        )),
-    }
 }
 
 impl Conn {
@@ -593,58 +558,6 @@ impl Conn {
             Control::Close(code, reason) => Err(End::Close(code, reason)),
             Control::Fault(f) => self.on_fault(f),
         }
-    }
-
-    /// Inject a fault.
-    fn on_fault(&mut self, fault: Fault) -> Result<(), End> {
-        debug!(?fault, "fault");
-        match fault {
-            Fault::Reconnect => {
-                self.outbox.push_back(frame::op(op::RECONNECT, "null"));
-                self.reconnect_deadline = Some(Instant::now() + self.shared.config.reconnect_grace);
-            }
-            Fault::InvalidSession { resumable } => {
-                // Either way the session leaves this connection: no more
-                // dispatches are written here, and the connection accepts a
-                // Resume (of a resumable session) or an Identify next.
-                if let Some(s) = self.session.take() {
-                    self.more = false;
-                    if resumable {
-                        s.lock().detach(self.id, true);
-                        self.left = Some(s);
-                    } else {
-                        s.lock().invalidate();
-                        let state = self.shared.state();
-                        self.shared.rebuild_routes(&state);
-                    }
-                }
-                self.outbox.push_back(frame::op(
-                    op::INVALID_SESSION,
-                    if resumable { "true" } else { "false" },
-                ));
-            }
-            Fault::Drop => return Err(End::Drop),
-            Fault::Zombie => self.zombie = true,
-            Fault::Close(code) => return Err(End::Close(code, "closed by fault injection".into())),
-            Fault::Malformed => self.outbox.push_back(Bytes::from_static(
-                b"{\"op\":0,\"s\":,\"t\":\"MESSAGE_CREATE\",\"d\":{\"id\":",
-            )),
-            Fault::UnknownOpcode => self.outbox.push_back(Bytes::from_static(
-                b"{\"op\":99,\"d\":{\"shardbus_sim\":\"unknown opcode\"},\"s\":null,\"t\":null}",
-            )),
-            Fault::UnknownDispatch => {
-                if let Some(s) = &self.session {
-                    Shared::dispatch_on(
-                        s,
-                        "SHARDBUS_SIM_UNKNOWN",
-                        br#"{"detail":"an event type the protocol does not define"}"#,
-                    );
-                }
-            }
-            Fault::Stall(d) => self.stalled_until = Some(Instant::now() + d),
-            Fault::HeartbeatRequest => self.outbox.push_back(frame::op(op::HEARTBEAT, "null")),
-        }
-        Ok(())
     }
 
     /// End the connection: session bookkeeping and log first (so a client
