@@ -76,6 +76,12 @@ pub struct SimConfig {
     pub command_limit: u32,
     /// The window of [`command_limit`](Self::command_limit), sliding (60 s on the real gateway).
     pub command_window: Duration,
+    /// How often a session may request all members of one guild: an op 8
+    /// with `query: ""` and `limit: 0` (and no `user_ids`) within this long
+    /// of the previous accepted one for that guild gets a `RATE_LIMITED`
+    /// dispatch instead of a member chunk (30 s on the real gateway since
+    /// 2025). Other op 8 forms are not limited; `Duration::ZERO` disables it.
+    pub member_request_window: Duration,
     /// After a Reconnect (op 7) fault, how long the server waits for the client
     /// to close before it closes the connection itself with 4000.
     pub reconnect_grace: Duration,
@@ -124,6 +130,7 @@ impl Default for SimConfig {
             zlib_chunk_size: 8192,
             command_limit: 120,
             command_window: Duration::from_secs(60),
+            member_request_window: Duration::from_secs(30),
             reconnect_grace: Duration::from_secs(5),
         }
     }

@@ -9,6 +9,10 @@
 //!
 //! Nothing a client sends can make the task panic: every malformed input ends
 //! in a close code.
+//!
+//! Beside this file: `query` checks the upgrade request's query, `faults`
+//! applies injected faults, and the rate-limit bookkeeping is in
+//! `crate::ratelimit`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,14 +28,19 @@ use tokio::time::{Instant, Interval, sleep_until};
 use tracing::{debug, instrument};
 
 use crate::compress::{self, ZlibStream};
-use crate::fault::Fault;
 use crate::frame;
 use crate::handshake::{IdentifyResult, ResumeResult};
 use crate::ids::{ConnectionId, GuildId, Seq};
 use crate::log::{ClientEvent, ClientEventKind, Closed, Closer, ConnectionLog};
-use crate::protocol::{API_VERSION, MAX_CLIENT_PAYLOAD, close, op};
+use crate::protocol::{MAX_CLIENT_PAYLOAD, close, op};
+use crate::ratelimit::{self, CommandWindow};
 use crate::session::{Session, Take};
 use crate::shared::{ConnHandle, Control, Shared};
+
+mod faults;
+mod query;
+
+use query::{check_query, parse_query};
 
 /// Dispatches written per turn of the connection loop.
 const BATCH: usize = 256;
@@ -87,28 +96,25 @@ struct Conn {
     stalled_until: Option<Instant>,
     /// Close with 4000 at this time unless the client closes first (after op 7).
     reconnect_deadline: Option<Instant>,
-    /// Times of recent client payloads (for the 120/60 s limit).
-    commands: VecDeque<Instant>,
+    /// Recent client payloads (for the 120/60 s limit).
+    commands: CommandWindow,
+    /// The session an op 9 `true` detached from this connection, until the
+    /// connection resumes or identifies (a 4003 close invalidates it).
+    left: Option<Arc<Session>>,
 }
 
 /// Serve one upgraded connection until it ends.
 #[instrument(skip_all, fields(conn = tracing::field::Empty))]
 pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnParams) {
-    let id = ConnectionId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    tracing::Span::current().record("conn", id.0);
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
-    shared.state().connections.insert(
-        id,
-        ConnHandle {
-            control: control_tx,
-            shard: None,
-        },
-    );
     let query = parse_query(&params.query);
     let zlib_requested = query
         .iter()
         .any(|(k, v)| *k == "compress" && *v == "zlib-stream");
-    shared.log_with(|log| {
+    // The id is allocated under the log lock that pushes the entry, so the
+    // log stays in id order for `SimLog::connection_mut`'s binary search even
+    // when connections open at the same moment.
+    let id = shared.log_with(|log| {
+        let id = ConnectionId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
         log.connections.push(ConnectionLog {
             id,
             opened_at: shared.elapsed(),
@@ -119,8 +125,19 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
             session_id: None,
             events: Vec::new(),
             closed: None,
+            max_in_window: 0,
         });
+        id
     });
+    tracing::Span::current().record("conn", id.0);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    shared.state().connections.insert(
+        id,
+        ConnHandle {
+            control: control_tx,
+            shard: None,
+        },
+    );
     let mut conn = Conn {
         shared: shared.clone(),
         id,
@@ -136,7 +153,8 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         zombie: false,
         stalled_until: None,
         reconnect_deadline: None,
-        commands: VecDeque::new(),
+        commands: CommandWindow::default(),
+        left: None,
     };
     let end = match check_query(&query) {
         Err(end) => end,
@@ -149,49 +167,6 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
     };
     conn.finish(end).await;
     shared.state().connections.remove(&id);
-}
-
-/// Split a query string into pairs (no percent-decoding: the gateway's
-/// parameters are plain ASCII).
-fn parse_query(q: &str) -> Vec<(&str, &str)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect()
-}
-
-/// Check `v`, `encoding` and `compress`; `Ok(true)` means zlib-stream.
-fn check_query(query: &[(&str, &str)]) -> Result<bool, End> {
-    let get = |k: &str| query.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-    if get("v") != Some(&API_VERSION.to_string()) {
-        return Err(End::Close(
-            close::INVALID_API_VERSION,
-            format!("invalid API version: only v={API_VERSION} is supported"),
-        ));
-    }
-    match get("encoding") {
-        None | Some("json") => {}
-        Some("etf") => {
-            return Err(End::Close(
-                close::UNSUPPORTED_DATA,
-                "encoding=etf is not supported by shardbus-sim; use encoding=json".into(),
-            ));
-        }
-        Some(other) => {
-            return Err(End::Close(
-                close::UNSUPPORTED_DATA,
-                format!("unknown encoding {other:?}; use encoding=json"),
-            ));
-        }
-    }
-    match get("compress") {
-        None => Ok(false),
-        Some("zlib-stream") => Ok(true),
-        Some(other) => Err(End::Close(
-            close::UNSUPPORTED_DATA,
-            format!("compress={other} is not supported by shardbus-sim; use zlib-stream"),
-        )),
-    }
 }
 
 impl Conn {
@@ -394,17 +369,17 @@ impl Conn {
                 ),
             ));
         }
-        let now = Instant::now();
-        let window = self.shared.config.command_window;
-        while self
+        let (in_window, new_peak) = self
             .commands
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            self.commands.pop_front();
+            .record(Instant::now(), self.shared.config.command_window);
+        if new_peak {
+            self.shared.log_with(|log| {
+                if let Some(c) = log.connection_mut(self.id) {
+                    c.max_in_window = in_window;
+                }
+            });
         }
-        self.commands.push_back(now);
-        if self.commands.len() > self.shared.config.command_limit as usize {
+        if in_window > self.shared.config.command_limit {
             return Err(self.reject(close::RATE_LIMITED, "rate limited"));
         }
         let value: Value = match serde_json::from_slice(&data) {
@@ -456,9 +431,10 @@ impl Conn {
             v => match v.as_u64() {
                 Some(s) => Some(s),
                 None => {
-                    return Err(
-                        self.reject(close::UNKNOWN_OPCODE, "heartbeat d must be a seq or null")
-                    );
+                    return Err(self.reject(
+                        close::DECODE_ERROR,
+                        "decode error: heartbeat d must be a seq or null",
+                    ));
                 }
             },
         };
@@ -489,6 +465,7 @@ impl Conn {
         }
         match self.shared.identify(self.id, d) {
             IdentifyResult::Ready(session) => {
+                self.left = None;
                 self.written = 0;
                 self.session = Some(session);
                 self.more = true;
@@ -520,6 +497,7 @@ impl Conn {
         }
         match self.shared.resume(self.id, self.via_resume_url, d) {
             ResumeResult::Resumed(session, after) => {
+                self.left = None;
                 self.written = after;
                 self.session = Some(session);
                 self.more = true;
@@ -534,7 +512,8 @@ impl Conn {
         }
     }
 
-    /// Answer op 8 with one GUILD_MEMBERS_CHUNK of the guild's generated members.
+    /// Answer op 8 with one GUILD_MEMBERS_CHUNK of the guild's generated
+    /// members, or with RATE_LIMITED for a too-early request for all members.
     fn answer_members(&self, d: &Value) {
         let Some(session) = &self.session else { return };
         let guild = d.get("guild_id").and_then(|g| match g {
@@ -547,6 +526,27 @@ impl Conn {
         if !session.shard.owns(g.id) {
             return;
         }
+        if ratelimit::requests_all_members(d) {
+            let limited = session.lock().member_requests.check(
+                g.id,
+                Instant::now(),
+                self.shared.config.member_request_window,
+            );
+            if let Err(retry_after) = limited {
+                let mut meta = serde_json::json!({ "guild_id": g.id.0.to_string() });
+                if let Some(n) = d.get("nonce") {
+                    meta["nonce"] = n.clone();
+                }
+                let body = serde_json::json!({
+                    "opcode": op::REQUEST_GUILD_MEMBERS,
+                    "retry_after": retry_after.as_secs_f64(),
+                    "meta": meta,
+                });
+                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                Shared::dispatch_on(session, "RATE_LIMITED", &bytes);
+                return;
+            }
+        }
         let chunk = self.shared.world.members_chunk(g, d.get("nonce"));
         let bytes = serde_json::to_vec(&chunk).unwrap_or_default();
         Shared::dispatch_on(session, "GUILD_MEMBERS_CHUNK", &bytes);
@@ -558,49 +558,6 @@ impl Conn {
             Control::Close(code, reason) => Err(End::Close(code, reason)),
             Control::Fault(f) => self.on_fault(f),
         }
-    }
-
-    /// Inject a fault.
-    fn on_fault(&mut self, fault: Fault) -> Result<(), End> {
-        debug!(?fault, "fault");
-        match fault {
-            Fault::Reconnect => {
-                self.outbox.push_back(frame::op(op::RECONNECT, "null"));
-                self.reconnect_deadline = Some(Instant::now() + self.shared.config.reconnect_grace);
-            }
-            Fault::InvalidSession { resumable } => {
-                if !resumable && let Some(s) = self.session.take() {
-                    s.lock().invalidate();
-                    let state = self.shared.state();
-                    self.shared.rebuild_routes(&state);
-                }
-                self.outbox.push_back(frame::op(
-                    op::INVALID_SESSION,
-                    if resumable { "true" } else { "false" },
-                ));
-            }
-            Fault::Drop => return Err(End::Drop),
-            Fault::Zombie => self.zombie = true,
-            Fault::Close(code) => return Err(End::Close(code, "closed by fault injection".into())),
-            Fault::Malformed => self.outbox.push_back(Bytes::from_static(
-                b"{\"op\":0,\"s\":,\"t\":\"MESSAGE_CREATE\",\"d\":{\"id\":",
-            )),
-            Fault::UnknownOpcode => self.outbox.push_back(Bytes::from_static(
-                b"{\"op\":99,\"d\":{\"shardbus_sim\":\"unknown opcode\"},\"s\":null,\"t\":null}",
-            )),
-            Fault::UnknownDispatch => {
-                if let Some(s) = &self.session {
-                    Shared::dispatch_on(
-                        s,
-                        "SHARDBUS_SIM_UNKNOWN",
-                        br#"{"detail":"an event type the protocol does not define"}"#,
-                    );
-                }
-            }
-            Fault::Stall(d) => self.stalled_until = Some(Instant::now() + d),
-            Fault::HeartbeatRequest => self.outbox.push_back(frame::op(op::HEARTBEAT, "null")),
-        }
-        Ok(())
     }
 
     /// End the connection: session bookkeeping and log first (so a client
@@ -622,6 +579,20 @@ impl Conn {
             End::ClientDropped => (Closer::ClientDropped, None, String::new(), true),
             End::Drop => (Closer::ServerDropped, None, String::new(), true),
         };
+        if code == Some(close::NOT_AUTHENTICATED)
+            && by == Closer::Server
+            && let Some(s) = self.left.take()
+        {
+            // 4003 ends the session an op 9 `true` left resumable: the client
+            // is to identify again, not resume.
+            let mut buf = s.lock();
+            if buf.attached.is_none() {
+                buf.invalidate();
+                drop(buf);
+                let state = self.shared.state();
+                self.shared.rebuild_routes(&state);
+            }
+        }
         if let Some(s) = self.session.take() {
             let detached = s.lock().detach(self.id, keep);
             if detached && !keep {

@@ -22,8 +22,13 @@ pub enum Fault {
     /// within [`SimConfig::reconnect_grace`](crate::SimConfig::reconnect_grace).
     /// The session stays resumable.
     Reconnect,
-    /// Send op 9 Invalid Session. With `resumable: false` the session is
-    /// invalidated first; with `true` it stays resumable.
+    /// Send op 9 Invalid Session. Either way the session is detached from
+    /// the connection first (no more dispatches are written there) and the
+    /// connection then accepts a Resume or an Identify. With
+    /// `resumable: false` the session is also invalidated; with `true` it
+    /// stays resumable, on this connection or another, unless this
+    /// connection is then closed with 4003 (a command before resuming),
+    /// which invalidates it.
     InvalidSession {
         /// The `d` of op 9.
         resumable: bool,

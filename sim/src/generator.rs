@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::protocol::intents;
 use crate::shared::Shared;
-use crate::world::{GeneratedMessage, iso8601, snowflake, unix_ms};
+use crate::template::{GeneratedMessage, iso8601, snowflake, unix_ms};
 
 /// The most messages in one batch.
 const MAX_BATCH: usize = 512;

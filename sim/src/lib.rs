@@ -14,11 +14,14 @@ mod handshake;
 mod http;
 mod ids;
 mod log;
+mod payloads;
 pub mod protocol;
+mod ratelimit;
 mod session;
 mod shared;
 mod sim;
 mod stats;
+mod template;
 mod world;
 
 pub use config::{SessionStartLimit, SimConfig};

@@ -53,6 +53,14 @@ pub struct ConnectionLog {
     pub events: Vec<ClientEvent>,
     /// How the connection ended, once it has.
     pub closed: Option<Closed>,
+    /// The most client payloads seen within any sliding
+    /// [`command_window`](crate::SimConfig::command_window): every text or
+    /// binary message counts (heartbeats included, websocket pings and close
+    /// frames not), the way the sim's [`command_limit`](crate::SimConfig::command_limit)
+    /// counts them. A client that keeps Discord's limit never gets this above
+    /// 120 with the default window; the payload that is closed with 4008 is
+    /// counted, so a rate-limited connection shows `command_limit + 1`.
+    pub max_in_window: u32,
 }
 
 /// One thing a client sent.

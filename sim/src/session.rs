@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::ids::{ConnectionId, Seq, SessionId, ShardInfo};
+use crate::ratelimit::MemberRequests;
 use crate::stats::{ConnectionSent, SessionState, SessionStats};
 
 /// One gateway session.
@@ -62,6 +63,9 @@ pub(crate) struct SessionBuf {
     pub detached_at: Option<Instant>,
     /// What each connection was sent.
     pub sent: Vec<ConnectionSent>,
+    /// The op 8 all-members rate limit (it outlives connections, as the
+    /// session does).
+    pub member_requests: MemberRequests,
 }
 
 /// Frames taken for writing, or why none can be.
@@ -98,6 +102,7 @@ impl Session {
                 state: SessionState::Live,
                 detached_at: None,
                 sent: Vec::new(),
+                member_requests: MemberRequests::default(),
             }),
             notify: Notify::new(),
             written: AtomicU64::new(0),

@@ -16,7 +16,8 @@ use crate::ids::{ConnectionId, SessionId, ShardInfo};
 use crate::log::SimLog;
 use crate::session::Session;
 use crate::stats::{SessionState, ShardStats, SimStats};
-use crate::world::{MessageTemplate, World};
+use crate::template::MessageTemplate;
+use crate::world::World;
 
 /// A request from the sim to one connection's task.
 #[derive(Debug)]
@@ -76,7 +77,8 @@ pub(crate) struct Shared {
     pub cancel: CancellationToken,
     /// Every task of the sim.
     pub tracker: TaskTracker,
-    /// The next connection number.
+    /// The next connection number (taken under the `log` lock, so the log
+    /// lists connections in id order).
     pub next_conn: AtomicU64,
     /// The next session number.
     pub next_session: AtomicU64,

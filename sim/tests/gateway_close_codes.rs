@@ -169,6 +169,18 @@ async fn command_before_identify_is_4003() {
 }
 
 #[tokio::test]
+async fn heartbeat_with_an_invalid_d_is_4002() {
+    let sim = start(config()).await;
+    for d in [json!("abc"), json!(-1), json!({ "seq": 1 })] {
+        assert_eq!(
+            close_after(&sim, vec![json!({ "op": 1, "d": d })]).await,
+            4002
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn unknown_opcode_is_4001() {
     let sim = start(config()).await;
     assert_eq!(

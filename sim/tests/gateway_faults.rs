@@ -80,6 +80,95 @@ async fn invalid_session_true_keeps_the_session() {
     sim.shutdown().await;
 }
 
+/// discord.js answers op 9 `true` with a Resume on the same connection.
+#[tokio::test]
+async fn resume_on_the_same_connection_after_invalid_session_true() {
+    let sim = start(config()).await;
+    let g = sim.guild_ids()[0];
+    let mut c = Client::gateway(&sim, false).await;
+    let (session, mut last) = setup(&sim, &mut c).await;
+    sim.fault(
+        FaultTarget::Shard(0),
+        Fault::InvalidSession { resumable: true },
+    );
+    assert_eq!(c.op(9).await["d"], true);
+    state_of(&sim, &session, SessionState::Detached).await;
+    for n in 0..3 {
+        sim.dispatch(g, "MESSAGE_CREATE", json!({ "content": format!("m{n}") }));
+    }
+    c.send(json!({ "op": 6, "d": { "token": sim.token(), "session_id": session, "seq": last } }))
+        .await;
+    let mut contents = Vec::new();
+    loop {
+        let p = c.payload().await;
+        if p["op"] == 11 {
+            continue;
+        }
+        assert_eq!(p["op"], 0, "{p}");
+        assert_eq!(p["s"], last + 1, "seqs must be consecutive: {p}");
+        last += 1;
+        if p["t"] == "RESUMED" {
+            break;
+        }
+        contents.push(p["d"]["content"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(contents, ["m0", "m1", "m2"]);
+    state_of(&sim, &session, SessionState::Live).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn identify_on_the_same_connection_after_invalid_session_true() {
+    let sim = start(SimConfig {
+        identify_window: Duration::ZERO,
+        ..config()
+    })
+    .await;
+    let mut c = Client::gateway(&sim, false).await;
+    let (session, _) = setup(&sim, &mut c).await;
+    sim.fault(
+        FaultTarget::Shard(0),
+        Fault::InvalidSession { resumable: true },
+    );
+    assert_eq!(c.op(9).await["d"], true);
+    c.identify(sim.token(), [0, 1], common::INTENTS).await;
+    let ready = c.dispatch("READY").await;
+    assert_ne!(ready["d"]["session_id"], session.as_str());
+    sim.shutdown().await;
+}
+
+/// 4003 ends the session: a client that sends a command after op 9 `true`
+/// instead of resuming must identify again.
+#[tokio::test]
+async fn not_authenticated_after_invalid_session_true_invalidates_the_session() {
+    let sim = start(config()).await;
+    let mut c = Client::gateway(&sim, false).await;
+    let (session, last) = setup(&sim, &mut c).await;
+    sim.fault(
+        FaultTarget::Shard(0),
+        Fault::InvalidSession { resumable: true },
+    );
+    assert_eq!(c.op(9).await["d"], true);
+    c.send(json!({ "op": 3, "d": { "since": null, "activities": [], "status": "online", "afk": false } }))
+        .await;
+    assert_eq!(c.close_code().await.0, Some(4003));
+    state_of(&sim, &session, SessionState::Invalid).await;
+    assert!(!can_resume(&sim, &session, last).await);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn close_4003_invalidates_the_session() {
+    let sim = start(config()).await;
+    let mut c = Client::gateway(&sim, false).await;
+    let (session, last) = setup(&sim, &mut c).await;
+    sim.fault(FaultTarget::Shard(0), Fault::Close(4003));
+    assert_eq!(c.close_code().await.0, Some(4003));
+    state_of(&sim, &session, SessionState::Invalid).await;
+    assert!(!can_resume(&sim, &session, last).await);
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn invalid_session_false_invalidates_the_session() {
     let sim = start(config()).await;
