@@ -743,9 +743,10 @@ async fn the_outgoing_limit_holds_through_command_and_heartbeat_floods() {
     let log = sim.log();
     for conn in &log.connections {
         assert!(
-            max_in_window(conn) <= 120,
-            "{} payloads in one window",
-            max_in_window(conn)
+            max_in_window(conn) <= 120 && conn.max_in_window <= 120,
+            "{} payloads in one window (the sim counted {})",
+            max_in_window(conn),
+            conn.max_in_window
         );
         assert_ne!(conn.closed.as_ref().and_then(|c| c.code), Some(4008));
     }
@@ -1024,4 +1025,54 @@ async fn many_shards_identify_with_no_bucket_violation() {
             .await;
     }
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_member_request_inside_the_window_is_a_typed_rate_limit() {
+    let sim = sim(command_room_config()).await;
+    let Running {
+        bus,
+        stages: _,
+        shard,
+    } = start(&sim, TypeMux::new()).await;
+    let mut chunks = bus.subscribe::<shardbus::model::GuildMembersChunk>();
+    let mut limited = bus.subscribe::<shardbus::model::RateLimited>();
+    let guild = sim.guilds_for_shard(0, 1)[0];
+    let request = |nonce: &str| shardbus::gateway::RequestGuildMembers {
+        guild_id: shardbus::model::GuildId(guild.0),
+        query: Some(String::new()),
+        limit: 0,
+        nonce: Some(nonce.into()),
+        ..Default::default()
+    };
+    shard
+        .handle()
+        .request_guild_members(&request("first"))
+        .await
+        .unwrap();
+    let chunk = timeout(LIMIT, chunks.recv()).await.unwrap().unwrap();
+    assert_eq!(chunk.nonce.as_deref(), Some("first"));
+    shard
+        .handle()
+        .request_guild_members(&request("second"))
+        .await
+        .unwrap();
+    let event = timeout(LIMIT, limited.recv()).await.unwrap().unwrap();
+    assert_eq!(event.opcode, 8);
+    assert!(
+        event.retry_after > 0.0 && event.retry_after <= 30.0,
+        "{event:?}"
+    );
+    match &event.request {
+        shardbus::model::RateLimitMeta::RequestGuildMembers { guild_id, nonce } => {
+            assert_eq!(guild_id.get(), guild.0);
+            assert_eq!(nonce.as_deref(), Some("second"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        chunks.try_recv().is_err(),
+        "no chunk for the limited request"
+    );
+    finish(&shard, &sim).await;
 }
