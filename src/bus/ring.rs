@@ -530,6 +530,10 @@ impl<T> Receiver<T> {
                 ring.release_senders();
             }
             match slot {
+                // Ended from outside while we read: a post that saw that did
+                // not count us, so its value is not ours to yield (the top
+                // of the loop then leaves).
+                Some(_) if cursor.closed.load(Ordering::Acquire) => {}
                 Some((value, epoch)) if epoch >= cursor.join_epoch => {
                     return TryRecv::Value(value);
                 }
