@@ -8,6 +8,7 @@ pub mod model;
 pub mod shard;
 
 mod boxed;
+mod loom;
 mod session;
 mod sync;
 
