@@ -36,7 +36,8 @@
 //!   made while a post waits for space does not receive that post.
 //!
 //! The atomics, the lock, the wakers and the slot cells come from
-//! [`crate::loom`], so loom models can explore this exact code.
+//! [`crate::loom`], so the loom models in `loom_models` (run by `.ci/run`)
+//! explore this exact code.
 
 use std::fmt;
 use std::ops::Deref;
@@ -47,6 +48,9 @@ use crate::loom::cell::UnsafeCell;
 use crate::loom::future::AtomicWaker;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use crate::loom::sync::{Mutex, MutexGuard, lock};
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 /// The shared ring; see the module docs.
 pub(crate) struct Ring<T> {
