@@ -60,6 +60,9 @@ fn drain(rx: &mut Receiver<u32>) -> Vec<u32> {
 /// Dekker pair). Both receivers see both values, in the same order, and
 /// each send reports both receivers.
 ///
+/// (A receiver that reads on parks in `poll_recv`, where the lock, not the
+/// Dekker pair, lets the send see it; the next model isolates the pair.)
+///
 /// With four threads this model is explored with at most one preemption
 /// (about 10 s); two take longer than the whole CI step may.
 #[test]
@@ -83,6 +86,30 @@ fn two_senders_two_receivers_capacity_one() {
         let mut sorted = mine;
         sorted.sort_unstable();
         assert_eq!(sorted, [Some(1), Some(2)]);
+    });
+}
+
+/// The Dekker pair on its own: a send waits for the one slot, and the
+/// reader frees it and then stops reading (it neither polls again nor
+/// leaves), so only the park/cursor-publication handshake can wake the
+/// send. Without the fences on both sides loom finds the lost wake-up.
+#[test]
+fn a_reader_that_stops_after_freeing_a_slot_wakes_the_send() {
+    loom::model(|| {
+        let ring = Arc::new(Ring::new(1));
+        let mut rx = ring.subscribe();
+        assert_eq!(send(&ring, 1), 1);
+        let sender = {
+            let ring = ring.clone();
+            thread::spawn(move || send(&ring, 2))
+        };
+        let reader = thread::spawn(move || {
+            assert_eq!(recv(&mut rx), Some(1));
+            rx // kept, not dropped: dropping would wake the send too
+        });
+        assert_eq!(sender.join().unwrap(), 1);
+        let mut rx = reader.join().unwrap();
+        assert_eq!(recv(&mut rx), Some(2));
     });
 }
 
