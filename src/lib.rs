@@ -7,19 +7,21 @@ pub mod gateway;
 pub mod model;
 pub mod shard;
 
+mod boxed;
 mod logging;
+mod loom;
 mod session;
 mod sync;
 
+pub use boxed::{BoxError, BoxFuture};
 pub use logging::bridge_log;
-
 pub use session::Session;
 
 pub use bus::{
-    BoxError, BoxFuture, DEFAULT_CAPACITY, EventStream, Feed, FromContext, Handler, HandlerError,
-    IntoHandlerResult, Lagged, LossyStream, MissingState, MuxClosed, Plugin, PluginContext,
-    PluginHandle, State, SubscribeMany, Subscription, SubscriptionScope, TryRecvError, TypeMux,
-    TypeMuxEvent, TypeMuxSubscription, Unsubscribed, resubscribe, resubscribe_err,
+    DEFAULT_CAPACITY, EventStream, Feed, FromContext, Handler, HandlerError, IntoHandlerResult,
+    Lagged, LossyStream, MissingState, MuxClosed, Plugin, PluginContext, PluginHandle, State,
+    SubscribeMany, Subscription, SubscriptionScope, TryRecvError, TypeMux, TypeMuxEvent,
+    TypeMuxSubscription, Unsubscribed, resubscribe, resubscribe_err,
 };
 
 /// Makes an `async fn` a named [`Handler`] with options (from `shardbus-macros`).

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
@@ -14,10 +13,8 @@ use tracing::Instrument;
 
 use super::mux::TypeMux;
 use super::stream::EventStream;
-use super::subscription::{BoxError, Subscription};
-
-/// A boxed, `Send` future (what an [`IdentifyQueue`](crate::shard::IdentifyQueue) returns).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use super::subscription::Subscription;
+use crate::boxed::BoxError;
 
 /// Something that runs for every event of type `E` posted on a [`TypeMux`].
 ///

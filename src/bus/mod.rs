@@ -30,9 +30,7 @@ mod stream;
 mod subscription;
 
 pub use feed::Feed;
-pub use handler::{
-    BoxFuture, FromContext, Handler, HandlerError, IntoHandlerResult, MissingState, State,
-};
+pub use handler::{FromContext, Handler, HandlerError, IntoHandlerResult, MissingState, State};
 pub use mux::{
     DEFAULT_CAPACITY, MuxClosed, SubscribeMany, TypeMux, TypeMuxEvent, TypeMuxSubscription,
 };
@@ -40,4 +38,8 @@ pub use plugin::{Plugin, PluginContext, PluginHandle};
 pub use resubscribe::{resubscribe, resubscribe_err};
 pub use scope::SubscriptionScope;
 pub use stream::{EventStream, Lagged, LossyStream, TryRecvError};
-pub use subscription::{BoxError, Subscription, Unsubscribed};
+pub use subscription::{Subscription, Unsubscribed};
+
+/// Re-exported from the crate root, where they live, for code that names
+/// them through the bus.
+pub use crate::boxed::{BoxError, BoxFuture};

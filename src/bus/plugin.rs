@@ -8,7 +8,8 @@ use super::handler::{FromContext, Handler, MissingState};
 use super::mux::TypeMux;
 use super::scope::SubscriptionScope;
 use super::stream::EventStream;
-use super::subscription::{BoxError, Subscription};
+use super::subscription::Subscription;
+use crate::boxed::BoxError;
 
 /// A group of handlers, streams and tasks installed on a bus as one unit.
 ///

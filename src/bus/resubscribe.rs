@@ -6,7 +6,8 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use tokio::time::Instant;
 
-use super::subscription::{BoxError, Subscription, Unsubscribed};
+use super::subscription::{Subscription, Unsubscribed};
+use crate::boxed::BoxError;
 
 /// Keeps the subscription made by `f` established.
 ///

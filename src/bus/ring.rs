@@ -20,10 +20,12 @@
 //!   parked readers after publishing `tail`, so that wake-up cannot be lost.
 //! - A writer that finds the ring full publishes the position it waits for
 //!   (`wait_pos_hint`, `senders_parked_hint`) and then rescans the cursors; a
-//!   reader publishes its cursor and then checks for a waiting writer. Both
-//!   sides use `SeqCst` (a Dekker pair), so either the writer sees the room
-//!   or the reader that made it wakes the writer, even if that reader then
-//!   never reads again.
+//!   reader publishes its cursor and then checks for a waiting writer. Each
+//!   side puts a `fence(SeqCst)` between its store and its load (a Dekker
+//!   pair), so either the writer sees the room or the reader that made it
+//!   wakes the writer, even if that reader then never reads again. (A fence
+//!   rather than `SeqCst` stores and loads: the same cost on x86, and the
+//!   form loom models.)
 //! - Slots are `UnsafeCell`s, not locks: a per-slot lock cost two contended
 //!   atomic operations per delivery (about 40% of the receive path in
 //!   `cargo bench --bench fanout` at 64 subscribers). The cursor protocol
@@ -32,19 +34,23 @@
 //!   `epoch`. Each value carries the epoch read when its post began, and a
 //!   receiver skips values whose post began before it joined: a subscription
 //!   made while a post waits for space does not receive that post.
+//!
+//! The atomics, the lock, the wakers and the slot cells come from
+//! [`crate::loom`], so the loom models in `loom_models` (run by `.ci/run`)
+//! explore this exact code.
 
-#![allow(unsafe_code)] // SlotCell; justified in the module docs.
-
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use atomic_waker::AtomicWaker;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::future::AtomicWaker;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use crate::loom::sync::{Mutex, MutexGuard, lock};
 
-use crate::sync::lock;
+#[cfg(all(test, loom))]
+mod loom_models;
 
 /// The shared ring; see the module docs.
 pub(crate) struct Ring<T> {
@@ -91,7 +97,60 @@ pub(crate) struct Ring<T> {
 ///   the writer stores with release after the write, so the write happens
 ///   before the read. While a receiver reads position `q`, its published
 ///   cursor is at most `q`, so no writer may reuse the slot until it moves on.
+/// - **Take.** Only under `state` with no receiver left: nobody can read.
+///
+/// This is the only type in the crate with unsafe code; the ring calls its
+/// three accessors under the rules above.
 struct SlotCell<T>(UnsafeCell<Option<Slot<T>>>);
+
+#[allow(unsafe_code)] // The slot accessors; see the safety protocol above.
+impl<T> SlotCell<T> {
+    fn new() -> Self {
+        Self(UnsafeCell::new(None))
+    }
+
+    /// Writes `slot`, returning the previous occupant.
+    ///
+    /// # Safety
+    ///
+    /// The write rule: the caller holds `state` and every cursor is past the
+    /// previous occupant.
+    unsafe fn replace(&self, slot: Slot<T>) -> Option<Slot<T>> {
+        // SAFETY: the caller has exclusive access (the write rule).
+        self.0.with_mut(|cell| unsafe { (*cell).replace(slot) })
+    }
+
+    /// The value and epoch written here.
+    ///
+    /// # Safety
+    ///
+    /// The read rule: the position is below an acquired `tail` and the
+    /// caller's published cursor has not moved past it.
+    unsafe fn read(&self) -> Option<(Arc<T>, u64)> {
+        // SAFETY: no writer may touch the slot meanwhile (the read rule).
+        self.0.with(|cell| {
+            unsafe { &*cell }
+                .as_ref()
+                .map(|s| (s.value.clone(), s.epoch))
+        })
+    }
+
+    /// Empties the slot.
+    ///
+    /// # Safety
+    ///
+    /// The take rule: the caller holds `state` and no receiver remains.
+    unsafe fn take(&self) -> Option<Slot<T>> {
+        // SAFETY: nobody else can reach the slot (the take rule).
+        self.0.with_mut(|cell| unsafe { (*cell).take() })
+    }
+}
+
+// SAFETY: the slot is accessed only under the protocol above, which gives a
+// writer exclusive access and readers shared access; readers clone an
+// `Arc<T>` out of it on any thread, hence `T: Send + Sync`.
+#[allow(unsafe_code)]
+unsafe impl<T: Send + Sync> Sync for SlotCell<T> {}
 
 /// Aligns a value to its own cache line pair, so writes to it do not slow
 /// readers of its neighbours (the size x86 prefetches together).
@@ -105,13 +164,6 @@ impl<T> Deref for CachePadded<T> {
         &self.0
     }
 }
-
-// SAFETY: the `UnsafeCell` slots are accessed only under the protocol on
-// `SlotCell`, which gives writers exclusive access and readers shared access
-// to values of `T: Send + Sync` (readers clone an `Arc<T>` out of them).
-unsafe impl<T: Send + Sync> Sync for Ring<T> {}
-// SAFETY: as above; a `Ring` owns `Arc<T>`s, which are `Send` for these `T`.
-unsafe impl<T: Send + Sync> Send for Ring<T> {}
 
 /// One written value.
 struct Slot<T> {
@@ -195,7 +247,7 @@ impl<T> Ring<T> {
         let capacity = capacity.max(1);
         let len = capacity.next_power_of_two();
         Self {
-            slots: (0..len).map(|_| SlotCell(UnsafeCell::new(None))).collect(),
+            slots: (0..len).map(|_| SlotCell::new()).collect(),
             mask: len as u64 - 1,
             capacity: capacity as u64,
             tail: CachePadded(AtomicU64::new(0)),
@@ -308,8 +360,9 @@ impl<T> Ring<T> {
                 let wait_pos = pos - self.capacity;
                 state.senders_parked = true;
                 state.wait_pos = wait_pos;
-                self.wait_pos_hint.store(wait_pos, Ordering::SeqCst);
-                self.senders_parked_hint.store(true, Ordering::SeqCst);
+                self.wait_pos_hint.store(wait_pos, Ordering::Relaxed);
+                self.senders_parked_hint.store(true, Ordering::Release);
+                fence(Ordering::SeqCst);
                 state.min_cursor = state.scan_min(pos);
                 if pos - state.min_cursor >= self.capacity {
                     return Poll::Pending;
@@ -335,13 +388,14 @@ impl<T> Ring<T> {
         count: usize,
     ) -> Poll<usize> {
         let slot = &self.slots[(pos & self.mask) as usize];
-        // SAFETY: we hold `state` and the caller checked that every cursor
-        // is past `pos - capacity` (against a lower bound from `SeqCst`
-        // loads): the write rule of `SlotCell`.
         let Some(value) = value.take() else {
             return Poll::Ready(0);
         };
-        let old = unsafe { &mut *slot.0.get() }.replace(Slot { value, epoch });
+        // SAFETY: we hold `state` and the caller checked that every cursor
+        // is past `pos - capacity` (against a lower bound from acquire
+        // loads): the write rule of `SlotCell`.
+        #[allow(unsafe_code)]
+        let old = unsafe { slot.replace(Slot { value, epoch }) };
         self.tail.store(pos + 1, Ordering::Release);
         let parked = if state.receivers_parked {
             state.receivers_parked = false;
@@ -397,18 +451,18 @@ impl<T> Ring<T> {
         let senders = state.take_senders(self);
         // With no receiver left nobody can read a slot: release the events
         // they hold instead of keeping them until overwritten.
-        let released: Vec<_> = if state.cursors.is_empty() {
-            self.slots
-                .iter()
+        let mut released = Vec::new();
+        if state.cursors.is_empty() {
+            for slot in &*self.slots {
                 // SAFETY: we hold `state` (no writer runs) and no receiver
                 // remains (receivers only ever leave themselves, never
                 // mid-read; new ones start at `tail` and read nothing
-                // written before).
-                .filter_map(|slot| unsafe { &mut *slot.0.get() }.take())
-                .collect()
-        } else {
-            Vec::new()
-        };
+                // written before): the take rule of `SlotCell`.
+                #[allow(unsafe_code)]
+                let old = unsafe { slot.take() };
+                released.extend(old);
+            }
+        }
         drop(state);
         senders.into_iter().for_each(Waker::wake);
         drop(released);
@@ -420,7 +474,7 @@ impl State {
     fn scan_min(&self, tail: u64) -> u64 {
         self.cursors
             .iter()
-            .map(|c| c.pos.load(Ordering::SeqCst))
+            .map(|c| c.pos.load(Ordering::Acquire))
             .min()
             .unwrap_or(tail)
     }
@@ -517,19 +571,23 @@ impl<T> Receiver<T> {
             let cell = &ring.slots[(pos & ring.mask) as usize];
             // SAFETY: `pos` is below a `tail` loaded with acquire and our
             // published cursor is still `pos`: the read rule of `SlotCell`.
-            let slot = unsafe { &*cell.0.get() }
-                .as_ref()
-                .map(|s| (s.value.clone(), s.epoch));
+            #[allow(unsafe_code)]
+            let slot = unsafe { cell.read() };
             self.next = pos + 1;
-            // Dekker pair with `poll_send`'s park: publish, then look.
-            cursor.pos.store(pos + 1, Ordering::SeqCst);
-            if ring.senders_parked_hint.load(Ordering::SeqCst)
-                && ring.wait_pos_hint.load(Ordering::SeqCst) == pos
-                && ring.senders_parked_hint.swap(false, Ordering::SeqCst)
+            // Dekker pair with `poll_send`'s park: publish, fence, then look.
+            cursor.pos.store(pos + 1, Ordering::Release);
+            fence(Ordering::SeqCst);
+            if ring.senders_parked_hint.load(Ordering::Acquire)
+                && ring.wait_pos_hint.load(Ordering::Relaxed) == pos
+                && ring.senders_parked_hint.swap(false, Ordering::AcqRel)
             {
                 ring.release_senders();
             }
             match slot {
+                // Ended from outside while we read: a post that saw that did
+                // not count us, so its value is not ours to yield (the top
+                // of the loop then leaves).
+                Some(_) if cursor.closed.load(Ordering::Acquire) => {}
                 Some((value, epoch)) if epoch >= cursor.join_epoch => {
                     return TryRecv::Value(value);
                 }

@@ -11,11 +11,8 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::boxed::BoxError;
 use crate::sync::lock;
-
-/// The error type producers and handlers report: any boxed error that can
-/// cross tasks.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A handle on a running producer of events.
 ///

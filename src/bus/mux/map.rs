@@ -1,26 +1,27 @@
-//! The typed event bus: any `Send + Sync + 'static` value, routed by type.
+//! The [`TypeMux`] handle: its `TypeId` map of topics, posting, and the
+//! stop protocol.
+//!
+//! Posts count themselves in flight before checking `stopped`; `stop` sets
+//! `stopped`, waits until nothing is in flight, then closes every topic
+//! under the map's write lock, so no post writes after its topic closed and
+//! no topic is created after the map was closed.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::poll_fn;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use arc_swap::ArcSwap;
-use futures_core::Stream;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use super::feed::Feed;
-use super::lossy::LossyQueue;
-use super::ring::Ring;
-use super::stream::{EventStream, LossyStream};
-use super::subscription::Subscription;
-use crate::sync::{lock, read, write};
+use super::state::StateMap;
+use super::topic::{AnyTopic, RingPost, Topic, topic_arc, typed_topic};
+use crate::bus::ring::Receiver;
+use crate::bus::stream::{EventStream, LossyStream};
+use crate::sync::lock;
 
 /// The default number of events a reliable subscriber may lag behind before
 /// posts wait for it.
@@ -46,9 +47,10 @@ pub const DEFAULT_CAPACITY: usize = 128;
 ///   receive it.
 /// - **Lossy on request.** [`subscribe_lossy`](TypeMux::subscribe_lossy)
 ///   subscribers never slow a post; when they fall behind they are told how
-///   many events they missed ([`Lagged`](super::Lagged)).
+///   many events they missed ([`Lagged`](crate::bus::Lagged)).
 /// - **Order.** Events posted by one task arrive at each subscriber in post
-///   order. A [`TypeMuxSubscription`] keeps that order across its types.
+///   order. A [`TypeMuxSubscription`](super::TypeMuxSubscription) keeps that
+///   order across its types.
 /// - **One allocation per post.** Every subscriber receives the same `Arc<E>`;
 ///   posting a type nobody subscribes to allocates nothing and returns `0`.
 /// - **Stop.** [`stop`](TypeMux::stop) makes later posts fail with
@@ -92,42 +94,7 @@ pub const DEFAULT_CAPACITY: usize = 128;
 #[derive(Clone)]
 pub struct TypeMux {
     /// The bus shared by every clone.
-    inner: Arc<Inner>,
-}
-
-/// An event delivered to a [`TypeMuxSubscription`], with the time it was
-/// posted.
-#[derive(Clone)]
-pub struct TypeMuxEvent {
-    /// When the event was posted.
-    pub time: SystemTime,
-    /// The event itself; see [`TypeMuxEvent::downcast`].
-    pub data: Arc<dyn Any + Send + Sync>,
-}
-
-/// A builder for a subscription to several event types at once; made by
-/// [`TypeMux::subscribe_many`].
-#[must_use = "call .build() to subscribe"]
-pub struct SubscribeMany {
-    /// The bus to subscribe to.
-    mux: TypeMux,
-    /// The types chosen so far, in order.
-    types: Vec<Registrar>,
-}
-
-/// A subscription to several event types, delivered in post order as
-/// [`TypeMuxEvent`]s; made by [`SubscribeMany::build`].
-///
-/// It is a reliable subscriber: posts of its types wait while it is
-/// `capacity` events behind. Dropping it unsubscribes.
-#[must_use = "streams do nothing unless polled; dropping one unsubscribes"]
-pub struct TypeMuxSubscription {
-    /// Where posts of every chosen type arrive.
-    rx: mpsc::Receiver<TypeMuxEvent>,
-    /// One feed registration per chosen type.
-    subs: Vec<Subscription>,
-    /// Set by `unsubscribe`; `recv` yields `None` from then on.
-    unsubscribed: AtomicBool,
+    pub(super) inner: Arc<Inner>,
 }
 
 /// The error of a post to a stopped [`TypeMux`].
@@ -136,7 +103,7 @@ pub struct TypeMuxSubscription {
 pub struct MuxClosed;
 
 /// The state shared by every handle to one bus.
-struct Inner {
+pub(super) struct Inner {
     /// One topic per event type that has ever had a subscriber, replaced whole
     /// when a type is added so posts read it without a lock.
     topics: ArcSwap<TopicMap>,
@@ -151,42 +118,11 @@ struct Inner {
     /// Notified when the last post in flight ends after `stop`.
     idle: Notify,
     /// User state for handler extractors, by type.
-    states: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    pub(super) states: StateMap,
 }
 
 /// The topics of a bus, by event type.
 type TopicMap = HashMap<TypeId, Arc<dyn AnyTopic>, BuildHasherDefault<TypeIdHasher>>;
-
-/// Everything subscribed to one event type.
-struct Topic<E> {
-    /// Reliable single-type subscribers.
-    ring: Arc<Ring<E>>,
-    /// Reliable multi-type subscribers ([`TypeMuxSubscription`]).
-    many: Feed<TypeMuxEvent>,
-    /// Lossy subscribers.
-    lossy: ArcSwap<Vec<Arc<LossyQueue<E>>>>,
-    /// Serialises changes to `lossy`.
-    lossy_write: Mutex<()>,
-    /// How many lossy and multi-type subscribers there are, so posts to a
-    /// topic with stream subscribers only skip looking for them.
-    sinks: AtomicUsize,
-}
-
-/// A type-erased [`Topic`], downcast through its `Any` supertrait.
-trait AnyTopic: Any + Send + Sync {
-    /// Ends every subscriber once drained.
-    fn close(&self);
-}
-
-/// How [`SubscribeMany`] subscribes to one type.
-struct Registrar {
-    /// The type.
-    id: TypeId,
-    /// Its name, for the duplicate-type panic and `Debug`.
-    name: &'static str,
-    /// Adds `tx` to the type's multi-type feed; `None` if the bus stopped.
-    register: fn(&TypeMux, &mpsc::Sender<TypeMuxEvent>) -> Option<Subscription>,
-}
 
 /// Counts a post as in flight until dropped.
 struct InflightGuard<'a>(&'a Inner);
@@ -222,7 +158,7 @@ impl TypeMux {
                 stopped: AtomicBool::new(false),
                 inflight: AtomicUsize::new(0),
                 idle: Notify::new(),
-                states: RwLock::new(HashMap::new()),
+                states: StateMap::default(),
             }),
         }
     }
@@ -290,7 +226,7 @@ impl TypeMux {
         let _guard = self.inner.enter()?;
         // Fast path: only stream subscribers and room in the ring, decided
         // without cloning the topic handle.
-        let (topic, epoch, mut value) = {
+        let (entry, ring_post) = {
             let topics = self.inner.topics.load();
             let Some(entry) = topics.get(&TypeId::of::<E>()) else {
                 return Ok(0);
@@ -298,7 +234,7 @@ impl TypeMux {
             let Some(topic) = typed_topic::<E>(entry) else {
                 return Ok(0);
             };
-            if topic.sinks.load(SeqCst) > 0 {
+            if topic.has_sinks() {
                 let entry = entry.clone();
                 drop(topics);
                 let Some(topic) = typed_topic::<E>(&entry) else {
@@ -310,17 +246,17 @@ impl TypeMux {
             if !topic.ring.has_receivers() {
                 return Ok(0);
             }
-            let mut value = Some(event());
-            if let Poll::Ready(n) = topic.ring.poll_send(None, epoch, &mut value) {
+            let mut ring_post = RingPost::new(epoch, event());
+            if let Poll::Ready(n) = ring_post.try_send(&topic.ring) {
                 return Ok(n);
             }
-            (entry.clone(), epoch, value)
+            (entry.clone(), ring_post)
         };
-        // The ring is full: wait for room, as a parked sender.
-        let Some(topic) = typed_topic::<E>(&topic) else {
+        // The ring is full: wait for room, holding the topic.
+        let Some(topic) = typed_topic::<E>(&entry) else {
             return Ok(0);
         };
-        Ok(poll_fn(|cx| topic.ring.poll_send(Some(cx.waker()), epoch, &mut value)).await)
+        Ok(ring_post.send(&topic.ring).await)
     }
 
     /// Subscribes to events of type `E`, reliably.
@@ -331,7 +267,7 @@ impl TypeMux {
     pub fn subscribe<E: Send + Sync + 'static>(&self) -> EventStream<E> {
         match self.topic_or_create::<E>() {
             Some(topic) => EventStream::new(topic.ring.subscribe()),
-            None => EventStream::new(super::ring::Receiver::ended()),
+            None => EventStream::new(Receiver::ended()),
         }
     }
 
@@ -344,51 +280,13 @@ impl TypeMux {
         let Some(topic) = self.topic_or_create::<E>() else {
             return LossyStream::ended();
         };
-        let queue = Arc::new(LossyQueue::new(capacity));
-        topic.update_lossy(|list| list.push(queue.clone()));
-        topic.sinks.fetch_add(1, SeqCst);
-        let weak_topic = Arc::downgrade(&topic);
-        let weak_queue = Arc::downgrade(&queue);
-        let registration = Subscription::passive(move || {
-            if let (Some(topic), Some(queue)) = (weak_topic.upgrade(), weak_queue.upgrade()) {
-                topic.update_lossy(|list| list.retain(|q| !Arc::ptr_eq(q, &queue)));
-                topic.sinks.fetch_sub(1, SeqCst);
-            }
-        });
+        let (queue, registration) = topic.add_lossy(capacity);
         // A stop that ran between topic lookup and registration closed the
         // list before our queue joined it.
         if self.is_stopped() {
             queue.close();
         }
         LossyStream::new(queue, registration)
-    }
-
-    /// Starts a subscription to several event types delivered through one
-    /// stream, in post order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shardbus::TypeMux;
-    ///
-    /// struct Ready;
-    /// struct GuildCreate(u64);
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let bus = TypeMux::new();
-    /// let mut sub = bus.subscribe_many().to::<Ready>().to::<GuildCreate>().build();
-    /// bus.post(Ready).await.unwrap();
-    /// bus.post(GuildCreate(1)).await.unwrap();
-    /// assert!(sub.recv().await.unwrap().is::<Ready>());
-    /// assert_eq!(sub.recv().await.unwrap().downcast::<GuildCreate>().unwrap().0, 1);
-    /// # }
-    /// ```
-    pub fn subscribe_many(&self) -> SubscribeMany {
-        SubscribeMany {
-            mux: self.clone(),
-            types: Vec::new(),
-        }
     }
 
     /// Whether anything subscribes to `E` now: a stream, a multi-type or
@@ -399,7 +297,7 @@ impl TypeMux {
         topics
             .get(&TypeId::of::<E>())
             .and_then(typed_topic::<E>)
-            .is_some_and(|topic| topic.ring.has_receivers() || topic.sinks.load(SeqCst) > 0)
+            .is_some_and(Topic::has_subscribers)
     }
 
     /// Stops the bus.
@@ -436,18 +334,8 @@ impl TypeMux {
         self.inner.stopped.load(SeqCst)
     }
 
-    /// Registers user state for handler extractors.
-    pub(crate) fn insert_state(&self, id: TypeId, state: Arc<dyn Any + Send + Sync>) {
-        write(&self.inner.states).insert(id, state);
-    }
-
-    /// The user state registered under `id`.
-    pub(crate) fn get_state(&self, id: TypeId) -> Option<Arc<dyn Any + Send + Sync>> {
-        read(&self.inner.states).get(&id).cloned()
-    }
-
     /// The topic of `E`, created if needed; `None` once stopped.
-    fn topic_or_create<E: Send + Sync + 'static>(&self) -> Option<Arc<Topic<E>>> {
+    pub(super) fn topic_or_create<E: Send + Sync + 'static>(&self) -> Option<Arc<Topic<E>>> {
         let id = TypeId::of::<E>();
         let _write = lock(&self.inner.write);
         if self.is_stopped() {
@@ -463,20 +351,6 @@ impl TypeMux {
         self.inner.topics.store(Arc::new(map));
         Some(topic)
     }
-}
-
-/// The concrete topic behind a map entry for `E`. The map only ever holds
-/// `Topic<E>` under `TypeId::of::<E>()`, so this is `Some` for the entry
-/// found under that key.
-fn typed_topic<E: Send + Sync + 'static>(topic: &Arc<dyn AnyTopic>) -> Option<&Topic<E>> {
-    (&**topic as &dyn Any).downcast_ref::<Topic<E>>()
-}
-
-/// Recovers the concrete topic from the map entry.
-fn topic_arc<E: Send + Sync + 'static>(topic: Arc<dyn AnyTopic>) -> Option<Arc<Topic<E>>> {
-    // The map only ever holds `Topic<E>` under `TypeId::of::<E>()`.
-    let any: Arc<dyn Any + Send + Sync> = topic;
-    any.downcast::<Topic<E>>().ok()
 }
 
 impl Inner {
@@ -505,189 +379,6 @@ impl Drop for InflightGuard<'_> {
         if self.0.inflight.fetch_sub(1, SeqCst) == 1 && self.0.stopped.load(SeqCst) {
             self.0.idle.notify_waiters();
         }
-    }
-}
-
-impl<E: Send + Sync + 'static> Topic<E> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            ring: Arc::new(Ring::new(capacity)),
-            many: Feed::new(),
-            lossy: ArcSwap::from_pointee(Vec::new()),
-            lossy_write: Mutex::new(()),
-            sinks: AtomicUsize::new(0),
-        }
-    }
-
-    /// Delivers one event to every current subscriber of this type.
-    async fn publish(&self, event: Arc<E>) -> usize {
-        let epoch = self.ring.begin();
-        let many = self.many.snapshot();
-        // Only multi-type subscribers see the time; it is the post's start.
-        let time = (!many.is_empty()).then(SystemTime::now);
-        let lossy = self.lossy.load();
-        if !self.ring.has_receivers() && many.is_empty() && lossy.is_empty() {
-            return 0;
-        }
-        // Lossy subscribers first: they never wait, so their snapshot is
-        // used at once.
-        let mut delivered = lossy.iter().filter(|q| q.push(event.clone())).count();
-        drop(lossy);
-        if self.ring.has_receivers() {
-            let mut value = Some(event.clone());
-            delivered +=
-                poll_fn(|cx| self.ring.poll_send(Some(cx.waker()), epoch, &mut value)).await;
-        }
-        if let Some(time) = time {
-            let wrapped = TypeMuxEvent { time, data: event };
-            delivered += Feed::send_to(&many, wrapped).await;
-        }
-        delivered
-    }
-
-    fn update_lossy(&self, edit: impl FnOnce(&mut Vec<Arc<LossyQueue<E>>>)) {
-        let _write = lock(&self.lossy_write);
-        let mut list = Vec::clone(&self.lossy.load());
-        edit(&mut list);
-        self.lossy.store(Arc::new(list));
-    }
-}
-
-impl<E: Send + Sync + 'static> AnyTopic for Topic<E> {
-    fn close(&self) {
-        self.ring.close();
-        self.many.close();
-        for queue in self.lossy.load().iter() {
-            queue.close();
-        }
-    }
-}
-
-impl SubscribeMany {
-    /// Adds `E` to the types of this subscription.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `E` was already added: each type is delivered once per
-    /// subscription, so naming it twice is a programming error.
-    pub fn to<E: Send + Sync + 'static>(mut self) -> Self {
-        let id = TypeId::of::<E>();
-        let name = std::any::type_name::<E>();
-        assert!(
-            self.types.iter().all(|r| r.id != id),
-            "subscribe_many: type {name} was added twice"
-        );
-        self.types.push(Registrar {
-            id,
-            name,
-            register: register_many::<E>,
-        });
-        self
-    }
-
-    /// Subscribes to every chosen type.
-    ///
-    /// With no type chosen, or on a stopped bus, the subscription has
-    /// already ended.
-    pub fn build(self) -> TypeMuxSubscription {
-        let (tx, rx) = mpsc::channel(self.mux.inner.capacity);
-        let mut subs = Vec::with_capacity(self.types.len());
-        for registrar in &self.types {
-            match (registrar.register)(&self.mux, &tx) {
-                Some(sub) => subs.push(sub),
-                None => {
-                    subs.clear();
-                    break;
-                }
-            }
-        }
-        // A stop that closed the topics while we registered would leave our
-        // sender in a feed nobody closes again.
-        if self.mux.is_stopped() {
-            subs.clear();
-        }
-        drop(tx);
-        TypeMuxSubscription {
-            rx,
-            subs,
-            unsubscribed: AtomicBool::new(false),
-        }
-    }
-}
-
-/// [`Registrar::register`] for `E`.
-fn register_many<E: Send + Sync + 'static>(
-    mux: &TypeMux,
-    tx: &mpsc::Sender<TypeMuxEvent>,
-) -> Option<Subscription> {
-    let topic = mux.topic_or_create::<E>()?;
-    topic.sinks.fetch_add(1, SeqCst);
-    let sub = topic.many.subscribe(tx.clone());
-    let weak = Arc::downgrade(&topic);
-    sub.shared().add_hook(Box::new(move || {
-        if let Some(topic) = weak.upgrade() {
-            topic.sinks.fetch_sub(1, SeqCst);
-        }
-    }));
-    Some(sub)
-}
-
-impl TypeMuxSubscription {
-    /// Whether the subscription has ended: unsubscribed, or the bus stopped
-    /// and every posted event was read.
-    pub fn closed(&self) -> bool {
-        self.unsubscribed.load(SeqCst) || (self.rx.is_closed() && self.rx.is_empty())
-    }
-
-    /// Stops the subscription: no more events are delivered and `recv`
-    /// returns `None`. Idempotent.
-    pub fn unsubscribe(&self) {
-        self.unsubscribed.store(true, SeqCst);
-        for sub in &self.subs {
-            sub.unsubscribe();
-        }
-    }
-
-    /// Receives the next event; `None` once the subscription has ended.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe.
-    pub async fn recv(&mut self) -> Option<TypeMuxEvent> {
-        poll_fn(|cx| self.poll_event(cx)).await
-    }
-
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<TypeMuxEvent>> {
-        if self.unsubscribed.load(SeqCst) {
-            return Poll::Ready(None);
-        }
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Stream for TypeMuxSubscription {
-    type Item = TypeMuxEvent;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TypeMuxEvent>> {
-        self.get_mut().poll_event(cx)
-    }
-}
-
-impl Drop for TypeMuxSubscription {
-    fn drop(&mut self) {
-        self.unsubscribe();
-    }
-}
-
-impl TypeMuxEvent {
-    /// The event as an `Arc<E>`, if it is an `E`.
-    pub fn downcast<E: Send + Sync + 'static>(&self) -> Option<Arc<E>> {
-        self.data.clone().downcast::<E>().ok()
-    }
-
-    /// Whether the event is an `E`.
-    pub fn is<E: Send + Sync + 'static>(&self) -> bool {
-        self.data.is::<E>()
     }
 }
 
@@ -721,31 +412,6 @@ impl fmt::Debug for TypeMux {
             .field("capacity", &self.inner.capacity)
             .field("types", &self.inner.topics.load().len())
             .field("stopped", &self.is_stopped())
-            .finish()
-    }
-}
-
-impl fmt::Debug for TypeMuxEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TypeMuxEvent")
-            .field("time", &self.time)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for SubscribeMany {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.types.iter().map(|r| r.name))
-            .finish()
-    }
-}
-
-impl fmt::Debug for TypeMuxSubscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TypeMuxSubscription")
-            .field("types", &self.subs.len())
-            .field("closed", &self.closed())
             .finish()
     }
 }
