@@ -8,7 +8,9 @@
 //! ```text
 //! RUSTC_WORKSPACE_WRAPPER=<script adding --cfg loom> CARGO_TARGET_DIR=target/loom \
 //!     LOOM_MAX_PREEMPTIONS=2 cargo test -p shardbus --release --lib loom
-//! ``` Each model runs the real ring
+//! ```
+//!
+//! Each model runs the real ring
 //! code over loom's atomics, lock, `UnsafeCell` and `AtomicWaker` (the
 //! [`crate::loom`] shim), driving sends and receives with loom's
 //! `block_on`, so that in every explored interleaving loom checks:
@@ -35,6 +37,12 @@ use loom::future::block_on;
 use loom::thread;
 
 use super::{Receiver, Ring};
+
+/// Sends `value` from a new loom thread; joins to how many will see it.
+fn spawn_send(ring: &Arc<Ring<u32>>, value: u32) -> thread::JoinHandle<usize> {
+    let ring = ring.clone();
+    thread::spawn(move || send(&ring, value))
+}
 
 /// Sends `value`, waiting while the ring is full; how many will see it.
 fn send(ring: &Ring<u32>, value: u32) -> usize {
@@ -73,10 +81,7 @@ fn two_senders_two_receivers_capacity_one() {
         let ring = Arc::new(Ring::new(1));
         let mut theirs = ring.subscribe();
         let mut mine = ring.subscribe();
-        let senders = [1, 2].map(|value| {
-            let ring = ring.clone();
-            thread::spawn(move || send(&ring, value))
-        });
+        let senders = [1, 2].map(|value| spawn_send(&ring, value));
         let reader = thread::spawn(move || [recv(&mut theirs), recv(&mut theirs)]);
         let mine = [recv(&mut mine), recv(&mut mine)];
         for sender in senders {
@@ -99,10 +104,7 @@ fn a_reader_that_stops_after_freeing_a_slot_wakes_the_send() {
         let ring = Arc::new(Ring::new(1));
         let mut rx = ring.subscribe();
         assert_eq!(send(&ring, 1), 1);
-        let sender = {
-            let ring = ring.clone();
-            thread::spawn(move || send(&ring, 2))
-        };
+        let sender = spawn_send(&ring, 2);
         let reader = thread::spawn(move || {
             assert_eq!(recv(&mut rx), Some(1));
             rx // kept, not dropped: dropping would wake the send too
@@ -122,10 +124,7 @@ fn receiver_dropped_mid_send_releases_it() {
         let slow = ring.subscribe();
         let mut fast = ring.subscribe();
         assert_eq!(send(&ring, 1), 2);
-        let sender = {
-            let ring = ring.clone();
-            thread::spawn(move || send(&ring, 2))
-        };
+        let sender = spawn_send(&ring, 2);
         let dropper = thread::spawn(move || drop(slow));
         assert_eq!(recv(&mut fast), Some(1));
         assert_eq!(recv(&mut fast), Some(2));
@@ -147,10 +146,7 @@ fn receiver_closed_mid_send_releases_it() {
         let closer = slow.closer().unwrap();
         let mut fast = ring.subscribe();
         assert_eq!(send(&ring, 1), 2);
-        let sender = {
-            let ring = ring.clone();
-            thread::spawn(move || send(&ring, 2))
-        };
+        let sender = spawn_send(&ring, 2);
         let slow = thread::spawn(move || drain(&mut slow));
         closer.close();
         assert_eq!(recv(&mut fast), Some(1));
@@ -175,10 +171,7 @@ fn close_during_a_blocked_send_releases_it() {
         let ring = Arc::new(Ring::new(1));
         let mut rx = ring.subscribe();
         assert_eq!(send(&ring, 1), 1);
-        let sender = {
-            let ring = ring.clone();
-            thread::spawn(move || send(&ring, 2))
-        };
+        let sender = spawn_send(&ring, 2);
         let closer = {
             let ring = ring.clone();
             thread::spawn(move || ring.close())
