@@ -59,32 +59,30 @@ impl CommandLimiter {
 
     /// How long until a user command may be sent; zero if now.
     pub(crate) fn command_delay(&mut self, now: Instant) -> Duration {
-        self.prune(now);
-        let budget = LIMIT - self.reserved;
-        if self.sent.len() < budget {
-            return Duration::ZERO;
-        }
-        // The entry whose expiry brings the count back under the budget.
-        let oldest_blocking = self.sent[self.sent.len() - budget];
-        (oldest_blocking + WINDOW).saturating_duration_since(now)
+        self.delay_within(LIMIT - self.reserved, now)
     }
 
     /// Whether a heartbeat (or identify, resume) may be sent now.
     #[cfg(test)]
     pub(crate) fn control_allowed(&mut self, now: Instant) -> bool {
-        self.prune(now);
-        self.sent.len() < LIMIT
+        self.control_delay(now).is_zero()
     }
 
     /// How long until a heartbeat (or identify, resume) may be sent; zero
     /// if now. Never zero while the window is full: the limit holds for
     /// every payload.
     pub(crate) fn control_delay(&mut self, now: Instant) -> Duration {
+        self.delay_within(LIMIT, now)
+    }
+
+    /// How long until fewer than `budget` payloads are in the window.
+    fn delay_within(&mut self, budget: usize, now: Instant) -> Duration {
         self.prune(now);
-        if self.sent.len() < LIMIT {
+        if self.sent.len() < budget {
             return Duration::ZERO;
         }
-        let oldest_blocking = self.sent[self.sent.len() - LIMIT];
+        // The entry whose expiry brings the count back under the budget.
+        let oldest_blocking = self.sent[self.sent.len() - budget];
         (oldest_blocking + WINDOW).saturating_duration_since(now)
     }
 
