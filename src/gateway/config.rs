@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::compression::Compression;
 use super::event::DispatchEvent;
 use super::identify::{IdentifyProperties, Intents, Token};
 use super::queue::{IdentifyQueue, LocalIdentifyQueue};
@@ -19,11 +20,11 @@ pub const DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";
 /// # Examples
 ///
 /// ```
-/// use shardbus::gateway::{GatewayConfig, Intents};
+/// use shardbus::gateway::{Compression, GatewayConfig, Intents};
 ///
 /// let config = GatewayConfig::new("my token", Intents::GUILDS | Intents::GUILD_MESSAGES)
 ///     .shard(0, 1)
-///     .compress(true);
+///     .compression(Compression::ZlibStream);
 /// // The token never shows.
 /// assert!(!format!("{config:?}").contains("my token"));
 /// ```
@@ -39,8 +40,8 @@ pub struct GatewayConfig {
     pub(crate) total: u32,
     /// Where to connect (a new session; resumes use Ready's URL).
     pub(crate) gateway_url: String,
-    /// Whether to ask for `compress=zlib-stream`.
-    pub(crate) compress: bool,
+    /// The transport compression to ask for.
+    pub(crate) compression: Compression,
     /// Members above which a guild is sent without offline members.
     pub(crate) large_threshold: u8,
     /// Identify properties.
@@ -69,7 +70,7 @@ impl GatewayConfig {
             shard: ShardId(0),
             total: 1,
             gateway_url: DISCORD_GATEWAY_URL.to_owned(),
-            compress: true,
+            compression: Compression::default(),
             large_threshold: 250,
             properties: IdentifyProperties::default(),
             presence: None,
@@ -94,9 +95,21 @@ impl GatewayConfig {
         self
     }
 
-    /// Whether to use `compress=zlib-stream` (default on).
+    /// The transport compression to ask for (default
+    /// [`Compression::ZlibStream`]).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Shorthand: `true` is [`Compression::ZlibStream`], `false`
+    /// [`Compression::None`].
     pub fn compress(mut self, on: bool) -> Self {
-        self.compress = on;
+        self.compression = if on {
+            Compression::ZlibStream
+        } else {
+            Compression::None
+        };
         self
     }
 
@@ -157,7 +170,7 @@ impl fmt::Debug for GatewayConfig {
             .field("intents", &self.intents)
             .field("shard", &[self.shard.0, self.total])
             .field("gateway_url", &self.gateway_url)
-            .field("compress", &self.compress)
+            .field("compression", &self.compression)
             .field("registry", &self.registry)
             .finish_non_exhaustive()
     }

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::close::CloseCode;
-use super::compression::{Inflated, Inflater};
+use super::compression::{Decompressor, Inflated};
 use super::decide::Cause;
 use super::error::GatewayErrorKind;
 use super::event::DispatchMeta;
@@ -40,9 +40,9 @@ use crate::sync::lock;
 struct Connection {
     /// The socket.
     socket: Socket,
-    /// The `zlib-stream` context, when compression is on (taken out while
+    /// The decompression context, when compression is on (taken out while
     /// a payload it inflated is handled).
-    inflater: Option<Inflater>,
+    inflater: Option<Decompressor>,
     /// Paces outgoing payloads.
     limiter: CommandLimiter,
     /// Time between heartbeats, once Hello said.
@@ -70,7 +70,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(socket: Socket, inflater: Option<Inflater>) -> Self {
+    fn new(socket: Socket, inflater: Option<Decompressor>) -> Self {
         let now = Instant::now();
         // Until Hello: a provisional reserve, and no heartbeat timer.
         let provisional = Duration::from_secs(41);
@@ -137,14 +137,10 @@ impl Runner {
             Some(session) => session.resume_url.trim_end_matches('/').to_owned(),
             None => self.config.gateway_url.clone(),
         };
-        let url = format!(
-            "{base}/?v=10&encoding=json{}",
-            if self.config.compress {
-                "&compress=zlib-stream"
-            } else {
-                ""
-            }
-        );
+        let url = match self.config.compression.query_value() {
+            Some(compress) => format!("{base}/?v=10&encoding=json&compress={compress}"),
+            None => format!("{base}/?v=10&encoding=json"),
+        };
         tracing::debug!(%url, "connecting");
         let connected = tokio::select! {
             biased;
@@ -162,10 +158,7 @@ impl Runner {
                 );
             }
         };
-        let inflater = self
-            .config
-            .compress
-            .then(|| Inflater::new(self.config.max_payload));
+        let inflater = Decompressor::new(self.config.compression, self.config.max_payload);
         let mut conn = Connection::new(socket, inflater);
         let outcome = self.run_connection(&mut conn).await;
         (outcome, conn.established)
@@ -329,6 +322,11 @@ impl Runner {
             });
         }
         conn.stalled = !self.posts.is_empty();
+        // Once per interval the output buffer goes back to the allocator:
+        // an idle shard keeps only its context, a busy one regrows it once.
+        if let Some(inflater) = conn.inflater.as_mut() {
+            inflater.trim();
+        }
         conn.next_beat = Instant::now() + conn.interval.unwrap_or(Duration::from_secs(41));
         conn.want_beat();
         None

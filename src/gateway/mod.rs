@@ -23,7 +23,7 @@ mod stage;
 
 pub use close::{CloseAction, CloseCode};
 pub use command::{MAX_COMMAND_BYTES, RequestGuildMembers, UpdatePresence, UpdateVoiceState};
-pub use compression::CompressionError;
+pub use compression::{Compression, CompressionError};
 pub use config::{DISCORD_GATEWAY_URL, GatewayConfig};
 pub use error::{CommandError, GatewayError, GatewayErrorKind};
 pub use event::{DispatchEvent, DispatchMeta, Event};

@@ -2,64 +2,37 @@
 //!
 //! The server compresses the whole connection as one zlib stream and ends
 //! every payload with a sync flush (`00 00 ff ff`). A payload may arrive
-//! split across several websocket messages; the inflater buffers them until
-//! the suffix, then inflates the payload with the connection's context.
+//! split across several websocket messages; each message is inflated as it
+//! arrives (no compressed bytes are kept), and the payload is complete at the
+//! suffix.
 
 use flate2::{Decompress, FlushDecompress, Status};
+
+use super::{CompressionError, Inflated, Output};
 
 /// The four bytes a zlib sync flush ends with.
 const SYNC_FLUSH: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// Output is inflated in steps of at most this many bytes.
-const STEP: usize = 16 * 1024;
-
 /// Inflates one connection's `zlib-stream`; see the module docs.
-///
-/// Each message is inflated as it arrives (no compressed bytes are kept).
-/// A payload larger than the limit is inflated into a scratch buffer and
-/// thrown away, so the context stays in step with the server and the
-/// connection goes on with the next payload.
 #[derive(Debug)]
 pub(crate) struct Inflater {
     /// The connection's inflate context (zlib header expected first).
     context: Decompress,
     /// The payload being inflated, or the last one.
-    out: Vec<u8>,
-    /// Whether `out` holds a payload returned earlier (cleared on the next push).
-    done: bool,
-    /// Bytes of the current payload thrown away once it passed the limit.
-    discarded: usize,
+    pub(super) out: Output,
     /// The last (up to) four compressed bytes seen, for a suffix split
     /// across messages.
     tail: [u8; 4],
     /// How many bytes of `tail` are valid.
     tail_len: usize,
-    /// The largest payload accepted.
-    limit: usize,
 }
 
-/// Why `zlib-stream` data could not be inflated. The connection's context
-/// is unusable afterwards: reconnect.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CompressionError {
-    /// The data is not a valid zlib stream.
-    #[error("invalid zlib-stream data")]
-    Corrupt(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// What one message completed.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Inflated<'a> {
-    /// A whole payload.
-    Payload(&'a [u8]),
-    /// Part of a payload; more messages follow.
-    Partial,
-    /// A payload larger than the limit, skipped; the stream goes on.
-    TooLarge {
-        /// Its inflated size.
-        len: usize,
-    },
+/// A corrupt-stream error.
+fn corrupt(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CompressionError {
+    CompressionError::Corrupt {
+        stream: "zlib-stream",
+        source: source.into(),
+    }
 }
 
 impl Inflater {
@@ -67,12 +40,9 @@ impl Inflater {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             context: Decompress::new(true),
-            out: Vec::new(),
-            done: false,
-            discarded: 0,
+            out: Output::new(limit),
             tail: [0; 4],
             tail_len: 0,
-            limit,
         }
     }
 
@@ -83,22 +53,12 @@ impl Inflater {
     ///
     /// [`CompressionError`] for corrupt data.
     pub(crate) fn push(&mut self, message: &[u8]) -> Result<Inflated<'_>, CompressionError> {
-        if self.done {
-            self.out.clear();
-            self.done = false;
-        }
+        self.out.start();
         self.inflate(message)?;
         if !self.ends_payload(message) {
             return Ok(Inflated::Partial);
         }
-        self.done = true;
-        if self.discarded > 0 {
-            let len = self.out.len() + self.discarded;
-            self.discarded = 0;
-            self.out.clear();
-            return Ok(Inflated::TooLarge { len });
-        }
-        Ok(Inflated::Payload(&self.out))
+        Ok(self.out.finish())
     }
 
     /// Whether the stream, ending with `message`, ends in a sync flush.
@@ -115,48 +75,28 @@ impl Inflater {
         last == SYNC_FLUSH
     }
 
-    /// Inflates all of `input`, into `out` while the payload is within the
-    /// limit and into a scratch buffer after.
+    /// Inflates all of `input` into the output (what passes the limit is
+    /// counted and dropped).
     fn inflate(&mut self, input: &[u8]) -> Result<(), CompressionError> {
         let mut consumed = 0;
-        let mut scratch = Vec::new();
         loop {
-            let over = self.discarded > 0 || self.out.len() >= self.limit;
-            let out = if over {
-                scratch.clear();
-                scratch.reserve(STEP);
-                &mut scratch
-            } else {
-                let room = (self.limit - self.out.len()).min(STEP.max(input.len() * 4));
-                self.out.reserve(room);
-                &mut self.out
-            };
+            let rest = &input[consumed..];
+            let out = self.out.room(rest.len().saturating_mul(8));
             let (in_before, out_before) = (self.context.total_in(), self.context.total_out());
             let status = self
                 .context
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-                .map_err(|e| CompressionError::Corrupt(Box::new(e)))?;
+                .decompress_vec(rest, out, FlushDecompress::Sync)
+                .map_err(corrupt)?;
             let used = usize::try_from(self.context.total_in() - in_before).unwrap_or(usize::MAX);
             let made = usize::try_from(self.context.total_out() - out_before).unwrap_or(usize::MAX);
             consumed = consumed.saturating_add(used);
-            if over {
-                self.discarded = self.discarded.saturating_add(made);
-            } else if self.out.len() > self.limit {
-                self.discarded = self.out.len() - self.limit;
-                self.out.truncate(self.limit);
-            }
-            let room_left = if over {
-                scratch.len() < scratch.capacity()
-            } else {
-                self.out.len() < self.out.capacity()
-            };
+            let room_left = self.out.has_room();
+            self.out.settle();
             if status == Status::StreamEnd || (consumed >= input.len() && room_left) {
                 return Ok(());
             }
             if used == 0 && made == 0 && room_left {
-                return Err(CompressionError::Corrupt(
-                    "zlib-stream stopped making progress".into(),
-                ));
+                return Err(corrupt("zlib-stream stopped making progress"));
             }
         }
     }
@@ -228,7 +168,7 @@ mod tests {
     fn corrupt_data_is_an_error_not_a_panic() {
         let mut client = Inflater::new(1 << 20);
         let err = client.push(&[1, 2, 3, 4, 0, 0, 0xff, 0xff]).unwrap_err();
-        assert!(matches!(err, CompressionError::Corrupt(_)), "{err}");
+        assert!(matches!(err, CompressionError::Corrupt { .. }), "{err}");
     }
 
     #[test]
