@@ -1,134 +1,165 @@
-//! `compress=zlib-stream` transport compression.
+//! Transport compression: what the `compress` query parameter asks for, and
+//! the per-connection compressor that does it.
 //!
-//! One deflate context per connection, zlib header first; every gateway
-//! payload is compressed and then flushed with `Z_SYNC_FLUSH`, so the bytes of
-//! each payload end in `00 00 ff ff`. A compressed payload longer than the
-//! chunk size is split over several websocket binary messages; only the last
-//! one ends in the flush suffix (a split point that would leave the suffix at
-//! the end of an earlier piece is moved).
+//! A connection picks its [`Compression`] once, from the upgrade request's
+//! query, and keeps one [`Compressor`] (one compression context) for its
+//! whole life; a new connection, resuming or not, starts a fresh context, as
+//! the client's decompressor does. Without compression every payload is one
+//! text message. `zlib-stream` ([`zlib`]) sync-flushes every payload and may
+//! split it over several binary messages; `zstd-stream` ([`zstd`]) flushes
+//! every payload into exactly one binary message of a zstd frame that never
+//! ends.
+//!
+//! Compressed payloads are copied out of a reused scratch buffer into an
+//! arena they are split off, so a payload costs no allocation of its own.
 
 use bytes::{Bytes, BytesMut};
-use flate2::{Compress, Compression, FlushCompress};
+use serde::Serialize;
 
-/// The four bytes every sync-flushed payload ends with.
-pub(crate) const ZLIB_SUFFIX: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+mod zlib;
+mod zstd;
 
-/// How much the output arena grows at a time.
+pub(crate) use zlib::{ZlibStream, split};
+pub(crate) use zstd::ZstdStream;
+
+/// The transport compression of one gateway connection, as its client asked
+/// for it with the `compress` query parameter.
+///
+/// It serializes (in [`ConnectionLog`](crate::ConnectionLog)) as the query value: `"none"`,
+/// `"zlib-stream"` or `"zstd-stream"`.
+///
+/// # Examples
+///
+/// ```
+/// use shardbus_sim::Compression;
+///
+/// assert_eq!(Compression::ZstdStream.as_str(), "zstd-stream");
+/// assert_eq!(Compression::default(), Compression::None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Compression {
+    /// No `compress` parameter: every payload is a text message.
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// `compress=zlib-stream`.
+    #[serde(rename = "zlib-stream")]
+    ZlibStream,
+    /// `compress=zstd-stream`.
+    #[serde(rename = "zstd-stream")]
+    ZstdStream,
+}
+
+impl Compression {
+    /// Its name: the `compress` query value, or `"none"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ZlibStream => "zlib-stream",
+            Self::ZstdStream => "zstd-stream",
+        }
+    }
+
+    /// The mode a `compress` query value asks for, if the sim supports it.
+    pub(crate) fn from_query_value(value: &str) -> Option<Self> {
+        match value {
+            "zlib-stream" => Some(Self::ZlibStream),
+            "zstd-stream" => Some(Self::ZstdStream),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A compression failure: the context is unusable, so the connection is
+/// closed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CompressError {
+    /// deflate failed.
+    #[error("zlib compression failed")]
+    Zlib(#[source] flate2::CompressError),
+    /// zstd failed, with zstd's name for the error.
+    #[error("zstd compression failed: {0}")]
+    Zstd(&'static str),
+    /// zstd could not allocate a compression context.
+    #[error("could not create a zstd compression context")]
+    ZstdContext,
+}
+
+/// The compressor of one connection, chosen at the handshake.
+pub(crate) enum Compressor {
+    /// Text messages, uncompressed.
+    None,
+    /// `zlib-stream`.
+    Zlib(ZlibStream),
+    /// `zstd-stream`.
+    Zstd(ZstdStream),
+}
+
+impl Compressor {
+    /// A fresh compression context for `compression`.
+    pub(crate) fn new(compression: Compression) -> Result<Self, CompressError> {
+        Ok(match compression {
+            Compression::None => Self::None,
+            Compression::ZlibStream => Self::Zlib(ZlibStream::new()),
+            Compression::ZstdStream => Self::Zstd(ZstdStream::new()?),
+        })
+    }
+}
+
+/// How much a compressor's output arena grows at a time.
 const ARENA_CHUNK: usize = 64 * 1024;
 
-/// A compression failure (the deflate state is broken; close the connection).
-#[derive(Debug, thiserror::Error)]
-#[error("zlib compression failed")]
-pub(crate) struct CompressError(#[source] pub flate2::CompressError);
-
-/// The compressor of one connection.
-pub(crate) struct ZlibStream {
-    /// The connection's single deflate context.
-    deflate: Compress,
-    /// Scratch output, reused between payloads.
-    scratch: Vec<u8>,
-    /// Frozen payloads are split off this buffer, so allocation is per
-    /// arena chunk, not per payload.
-    arena: BytesMut,
-}
-
-impl ZlibStream {
-    /// A fresh context (fast compression level, zlib header).
-    pub(crate) fn new() -> Self {
-        Self {
-            deflate: Compress::new(Compression::fast(), true),
-            scratch: Vec::with_capacity(4096),
-            arena: BytesMut::new(),
-        }
+/// Copy `data` to the end of `arena` and split it off as its own `Bytes`.
+///
+/// The arena reallocates only when its spare room is too small, so payloads
+/// share allocations of [`ARENA_CHUNK`] bytes (a larger payload gets one of
+/// its own size).
+fn freeze_into(arena: &mut BytesMut, data: &[u8]) -> Bytes {
+    if arena.capacity() - arena.len() < data.len() {
+        arena.reserve(ARENA_CHUNK.max(data.len()));
     }
-
-    /// Compress `input` and sync-flush: the result ends in [`ZLIB_SUFFIX`].
-    pub(crate) fn compress(&mut self, input: &[u8]) -> Result<Bytes, CompressError> {
-        self.scratch.clear();
-        self.scratch.reserve(input.len() / 2 + 64);
-        let start = self.deflate.total_in();
-        loop {
-            if self.scratch.len() == self.scratch.capacity() {
-                self.scratch.reserve(self.scratch.capacity().max(64));
-            }
-            let done = usize::try_from(self.deflate.total_in() - start).unwrap_or(input.len());
-            let rest = input.get(done..).unwrap_or(&[]);
-            self.deflate
-                .compress_vec(rest, &mut self.scratch, FlushCompress::Sync)
-                .map_err(CompressError)?;
-            let done = usize::try_from(self.deflate.total_in() - start).unwrap_or(input.len());
-            // The flush is complete once all input is consumed and deflate
-            // stopped with output space to spare.
-            if done >= input.len() && self.scratch.len() < self.scratch.capacity() {
-                break;
-            }
-        }
-        if self.arena.capacity() - self.arena.len() < self.scratch.len() {
-            self.arena.reserve(ARENA_CHUNK.max(self.scratch.len()));
-        }
-        self.arena.extend_from_slice(&self.scratch);
-        Ok(self.arena.split().freeze())
-    }
-}
-
-/// Split a compressed payload into websocket messages of at most `chunk`
-/// bytes; no piece but the last ends in [`ZLIB_SUFFIX`].
-pub(crate) fn split(payload: Bytes, chunk: usize, mut emit: impl FnMut(Bytes)) {
-    let mut rest = payload;
-    while rest.len() > chunk {
-        let mut at = chunk;
-        while at > 4 && rest[..at].ends_with(&ZLIB_SUFFIX) {
-            at -= 1;
-        }
-        emit(rest.split_to(at));
-    }
-    emit(rest);
+    arena.extend_from_slice(data);
+    arena.split().freeze()
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
-    use flate2::{Decompress, FlushDecompress};
 
-    fn inflate(d: &mut Decompress, input: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len() * 8 + 64);
-        let start = d.total_in();
-        loop {
-            let done = (d.total_in() - start) as usize;
-            if out.len() == out.capacity() {
-                out.reserve(out.capacity());
-            }
-            d.decompress_vec(&input[done..], &mut out, FlushDecompress::Sync)
-                .unwrap();
-            if (d.total_in() - start) as usize == input.len() && out.len() < out.capacity() {
-                return out;
+    #[test]
+    fn query_values_and_names_agree() {
+        for c in [
+            Compression::None,
+            Compression::ZlibStream,
+            Compression::ZstdStream,
+        ] {
+            let json = serde_json::to_string(&c).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            if c != Compression::None {
+                assert_eq!(Compression::from_query_value(c.as_str()), Some(c));
             }
         }
+        assert_eq!(Compression::from_query_value("none"), None);
+        assert_eq!(Compression::from_query_value("zstd"), None);
     }
 
     #[test]
-    fn every_payload_ends_in_the_suffix_and_round_trips() {
-        let mut z = ZlibStream::new();
-        let mut d = Decompress::new(true);
-        for i in 0..200 {
-            let msg = format!("{{\"op\":0,\"s\":{i},\"d\":\"{}\"}}", "x".repeat(i * 50));
-            let c = z.compress(msg.as_bytes()).unwrap();
-            assert!(c.ends_with(&ZLIB_SUFFIX));
-            assert_eq!(inflate(&mut d, &c), msg.as_bytes());
-        }
-    }
-
-    #[test]
-    fn split_keeps_the_suffix_last() {
-        let payload = Bytes::from_static(&[1, 2, 0, 0, 0xff, 0xff, 7, 8, 0, 0, 0xff, 0xff]);
-        let mut pieces = Vec::new();
-        split(payload.clone(), 6, |b| pieces.push(b));
-        assert!(pieces.len() >= 2);
-        for p in &pieces[..pieces.len() - 1] {
-            assert!(!p.ends_with(&ZLIB_SUFFIX));
-            assert!(p.len() <= 6);
-        }
-        assert_eq!(pieces.concat(), payload.to_vec());
+    fn frozen_payloads_share_the_arena() {
+        let mut arena = BytesMut::new();
+        let a = freeze_into(&mut arena, b"abc");
+        let b = freeze_into(&mut arena, b"defg");
+        assert_eq!((&a[..], &b[..]), (&b"abc"[..], &b"defg"[..]));
+        // The second came out of the same allocation, right after the first.
+        assert_eq!(a.as_ptr().wrapping_add(3), b.as_ptr());
+        let big = vec![7u8; ARENA_CHUNK * 2];
+        assert_eq!(freeze_into(&mut arena, &big), big);
     }
 }

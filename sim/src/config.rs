@@ -69,7 +69,8 @@ pub struct SimConfig {
     /// Text channels per guild (plus one voice channel).
     pub channels_per_guild: u32,
     /// With `compress=zlib-stream`, compressed messages longer than this are
-    /// split over several websocket binary frames.
+    /// split over several websocket binary frames (`zstd-stream` never
+    /// splits: each payload is one message, as on Discord).
     pub zlib_chunk_size: usize,
     /// How many client payloads a connection may send per [`command_window`](Self::command_window)
     /// before it is closed with 4008 (120 on the real gateway).

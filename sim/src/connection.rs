@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, sleep_until};
 use tracing::{debug, instrument};
 
-use crate::compress::{self, ZlibStream};
+use crate::compress::{self, Compressor};
 use crate::frame;
 use crate::handshake::{IdentifyResult, ResumeResult};
 use crate::ids::{ConnectionId, GuildId, Seq};
@@ -40,7 +40,7 @@ use crate::shared::{ConnHandle, Control, Shared};
 mod faults;
 mod query;
 
-use query::{check_query, parse_query};
+use query::{check_query, parse_query, requested_compression};
 
 /// Dispatches written per turn of the connection loop.
 const BATCH: usize = 256;
@@ -76,8 +76,8 @@ struct Conn {
     via_resume_url: bool,
     /// The socket.
     socket: WebSocket,
-    /// The compressor with `compress=zlib-stream`.
-    zlib: Option<ZlibStream>,
+    /// The transport compressor (one context for the connection's life).
+    compressor: Compressor,
     /// The attached session, once identified or resumed.
     session: Option<Arc<Session>>,
     /// The last seq written from the session.
@@ -107,9 +107,7 @@ struct Conn {
 #[instrument(skip_all, fields(conn = tracing::field::Empty))]
 pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnParams) {
     let query = parse_query(&params.query);
-    let zlib_requested = query
-        .iter()
-        .any(|(k, v)| *k == "compress" && *v == "zlib-stream");
+    let compression = requested_compression(&query);
     // The id is allocated under the log lock that pushes the entry, so the
     // log stays in id order for `SimLog::connection_mut`'s binary search even
     // when connections open at the same moment.
@@ -120,7 +118,8 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
             opened_at: shared.elapsed(),
             via_resume_url: params.via_resume_url,
             query: params.query.clone(),
-            zlib: zlib_requested,
+            compression,
+            zlib: compression == compress::Compression::ZlibStream,
             shard: None,
             session_id: None,
             events: Vec::new(),
@@ -143,7 +142,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         id,
         via_resume_url: params.via_resume_url,
         socket,
-        zlib: None,
+        compressor: Compressor::None,
         session: None,
         written: 0,
         more: false,
@@ -156,12 +155,17 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         commands: CommandWindow::default(),
         left: None,
     };
-    let end = match check_query(&query) {
+    let end = match check_query(&query).and_then(|c| {
+        Compressor::new(c).map_err(|e| {
+            End::Close(
+                close::UNKNOWN_ERROR,
+                format!("compression unavailable: {e}"),
+            )
+        })
+    }) {
         Err(end) => end,
-        Ok(zlib) => {
-            if zlib {
-                conn.zlib = Some(ZlibStream::new());
-            }
+        Ok(compressor) => {
+            conn.compressor = compressor;
             conn.serve(control_rx).await
         }
     };
@@ -292,13 +296,23 @@ impl Conn {
         Ok(())
     }
 
-    /// Queue one payload on the socket (compressed and split with zlib-stream).
+    /// Queue one payload on the socket: a text message uncompressed, one or
+    /// more binary messages with zlib-stream, one binary message with
+    /// zstd-stream.
     async fn feed(&mut self, payload: Bytes) -> Result<(), End> {
-        match &mut self.zlib {
-            Some(z) => {
-                let compressed = z.compress(&payload).map_err(|e| {
-                    End::Close(close::UNKNOWN_ERROR, format!("compression failed: {e}"))
+        let failed = |e: compress::CompressError| End::Close(close::UNKNOWN_ERROR, format!("{e}"));
+        let message = match &mut self.compressor {
+            Compressor::None => {
+                let text = Utf8Bytes::try_from(payload).map_err(|_| {
+                    End::Close(
+                        close::UNKNOWN_ERROR,
+                        "internal error: payload is not UTF-8".into(),
+                    )
                 })?;
+                Message::Text(text)
+            }
+            Compressor::Zlib(z) => {
+                let compressed = z.compress(&payload).map_err(failed)?;
                 let mut pieces: smallvec_like::Pieces = smallvec_like::Pieces::default();
                 compress::split(compressed, self.shared.config.zlib_chunk_size, |b| {
                     pieces.push(b);
@@ -309,21 +323,17 @@ impl Conn {
                         .await
                         .map_err(|_| End::ClientDropped)?;
                 }
+                return Ok(());
             }
-            None => {
-                let text = Utf8Bytes::try_from(payload).map_err(|_| {
-                    End::Close(
-                        close::UNKNOWN_ERROR,
-                        "internal error: payload is not UTF-8".into(),
-                    )
-                })?;
-                self.socket
-                    .feed(Message::Text(text))
-                    .await
-                    .map_err(|_| End::ClientDropped)?;
+            Compressor::Zstd(z) => {
+                let compressed = z.compress(&payload).map_err(failed)?;
+                Message::Binary(compressed)
             }
-        }
-        Ok(())
+        };
+        self.socket
+            .feed(message)
+            .await
+            .map_err(|_| End::ClientDropped)
     }
 
     /// Record a client event.

@@ -24,6 +24,7 @@ mod stats;
 mod template;
 mod world;
 
+pub use compress::Compression;
 pub use config::{SessionStartLimit, SimConfig};
 pub use error::{SimError, WaitTimeout};
 pub use fault::{Fault, FaultTarget};

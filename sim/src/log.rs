@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::compress::Compression;
 use crate::ids::{ConnectionId, Seq, SessionId, ShardInfo};
 
 /// Serialize a [`Duration`] as fractional milliseconds.
@@ -43,7 +44,12 @@ pub struct ConnectionLog {
     pub via_resume_url: bool,
     /// The query string of the upgrade request.
     pub query: String,
-    /// Whether `compress=zlib-stream` was requested.
+    /// The transport compression the `compress` query parameter asked for
+    /// (`none` without one, and for a value the sim does not support, which
+    /// it closes with 1003).
+    pub compression: Compression,
+    /// Whether `compress=zlib-stream` was requested: `compression` is
+    /// [`Compression::ZlibStream`] (kept for readers older than `compression`).
     pub zlib: bool,
     /// The shard of the session this connection identified or resumed.
     pub shard: Option<ShardInfo>,

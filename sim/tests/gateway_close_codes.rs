@@ -40,15 +40,20 @@ async fn etf_encoding_is_refused_clearly() {
     let (code, reason) = c.close_code().await;
     assert_eq!(code, Some(1003));
     assert!(reason.contains("etf"), "{reason}");
+    // An unknown compression is refused the same way.
     let mut c = Client::connect(
-        &format!(
-            "{}/?v=10&encoding=json&compress=zstd-stream",
-            sim.gateway_url()
-        ),
+        &format!("{}/?v=10&encoding=json&compress=brotli", sim.gateway_url()),
         false,
     )
     .await;
-    assert_eq!(c.close_code().await.0, Some(1003));
+    let (code, reason) = c.close_code().await;
+    assert_eq!(code, Some(1003));
+    assert!(reason.contains("compress=brotli"), "{reason}");
+    let log = sim.log();
+    assert_eq!(
+        log.connections[1].compression,
+        shardbus_sim::Compression::None
+    );
     sim.shutdown().await;
 }
 

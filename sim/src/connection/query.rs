@@ -1,5 +1,6 @@
 //! The upgrade request's query: `v`, `encoding` and `compress`.
 
+use crate::compress::Compression;
 use crate::protocol::{API_VERSION, close};
 
 use super::End;
@@ -13,9 +14,22 @@ pub(super) fn parse_query(q: &str) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Check `v`, `encoding` and `compress`; `Ok(true)` means zlib-stream.
-pub(super) fn check_query(query: &[(&str, &str)]) -> Result<bool, End> {
-    let get = |k: &str| query.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+/// The value of parameter `key` (its first occurrence).
+fn get<'q>(query: &[(&'q str, &'q str)], key: &str) -> Option<&'q str> {
+    query.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// The compression `compress` asks for: [`Compression::None`] without it and
+/// for a value the sim does not support (which [`check_query`] refuses).
+pub(super) fn requested_compression(query: &[(&str, &str)]) -> Compression {
+    get(query, "compress")
+        .and_then(Compression::from_query_value)
+        .unwrap_or_default()
+}
+
+/// Check `v`, `encoding` and `compress`; returns the compression to use.
+pub(super) fn check_query(query: &[(&str, &str)]) -> Result<Compression, End> {
+    let get = |k: &str| get(query, k);
     if get("v") != Some(&API_VERSION.to_string()) {
         return Err(End::Close(
             close::INVALID_API_VERSION,
@@ -38,11 +52,15 @@ pub(super) fn check_query(query: &[(&str, &str)]) -> Result<bool, End> {
         }
     }
     match get("compress") {
-        None => Ok(false),
-        Some("zlib-stream") => Ok(true),
-        Some(other) => Err(End::Close(
-            close::UNSUPPORTED_DATA,
-            format!("compress={other} is not supported by shardbus-sim; use zlib-stream"),
-        )),
+        None => Ok(Compression::None),
+        Some(value) => Compression::from_query_value(value).ok_or_else(|| {
+            End::Close(
+                close::UNSUPPORTED_DATA,
+                format!(
+                    "compress={value} is not supported by shardbus-sim; \
+                     use zlib-stream or zstd-stream"
+                ),
+            )
+        }),
     }
 }
