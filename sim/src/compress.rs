@@ -25,7 +25,8 @@ pub(crate) use zstd::ZstdStream;
 /// The transport compression of one gateway connection, as its client asked
 /// for it with the `compress` query parameter.
 ///
-/// It serializes (in [`ConnectionLog`](crate::ConnectionLog)) as the query value: `"none"`,
+/// It serializes (in [`ConnectionLog`](crate::ConnectionLog) and
+/// [`SimStats`](crate::SimStats)) as the query value: `"none"`,
 /// `"zlib-stream"` or `"zstd-stream"`.
 ///
 /// # Examples
@@ -52,6 +53,10 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every mode, in the order
+    /// [`SimStats::by_compression`](crate::SimStats::by_compression) lists them.
+    pub(crate) const ALL: [Self; 3] = [Self::None, Self::ZlibStream, Self::ZstdStream];
+
     /// Its name: the `compress` query value, or `"none"`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -68,6 +73,15 @@ impl Compression {
             "zlib-stream" => Some(Self::ZlibStream),
             "zstd-stream" => Some(Self::ZstdStream),
             _ => None,
+        }
+    }
+
+    /// Its position in [`Self::ALL`].
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::ZlibStream => 1,
+            Self::ZstdStream => 2,
         }
     }
 }
@@ -112,6 +126,15 @@ impl Compressor {
             Compression::ZstdStream => Self::Zstd(ZstdStream::new()?),
         })
     }
+
+    /// The mode it compresses with.
+    pub(crate) fn compression(&self) -> Compression {
+        match self {
+            Self::None => Compression::None,
+            Self::Zlib(_) => Compression::ZlibStream,
+            Self::Zstd(_) => Compression::ZstdStream,
+        }
+    }
 }
 
 /// How much a compressor's output arena grows at a time.
@@ -136,11 +159,8 @@ mod tests {
 
     #[test]
     fn query_values_and_names_agree() {
-        for c in [
-            Compression::None,
-            Compression::ZlibStream,
-            Compression::ZstdStream,
-        ] {
+        for c in Compression::ALL {
+            assert_eq!(Compression::ALL[c.index()], c);
             let json = serde_json::to_string(&c).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", c.as_str()));
             if c != Compression::None {

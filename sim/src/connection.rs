@@ -36,6 +36,7 @@ use crate::protocol::{MAX_CLIENT_PAYLOAD, close, op};
 use crate::ratelimit::{self, CommandWindow};
 use crate::session::{Session, Take};
 use crate::shared::{ConnHandle, Control, Shared};
+use crate::stats::UnpublishedBytes;
 
 mod faults;
 mod query;
@@ -78,6 +79,8 @@ struct Conn {
     socket: WebSocket,
     /// The transport compressor (one context for the connection's life).
     compressor: Compressor,
+    /// Bytes written since they were last added to the sim's counters.
+    unpublished: UnpublishedBytes,
     /// The attached session, once identified or resumed.
     session: Option<Arc<Session>>,
     /// The last seq written from the session.
@@ -143,6 +146,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: WebSocket, params: ConnPara
         via_resume_url: params.via_resume_url,
         socket,
         compressor: Compressor::None,
+        unpublished: UnpublishedBytes::default(),
         session: None,
         written: 0,
         more: false,
@@ -291,9 +295,17 @@ impl Conn {
             }
         }
         if wrote {
+            self.publish_bytes();
             self.socket.flush().await.map_err(|_| End::ClientDropped)?;
         }
         Ok(())
+    }
+
+    /// Add the bytes written since the last call to the sim's counters.
+    fn publish_bytes(&mut self) {
+        self.shared
+            .wire
+            .publish(self.compressor.compression(), &mut self.unpublished);
     }
 
     /// Queue one payload on the socket: a text message uncompressed, one or
@@ -301,6 +313,7 @@ impl Conn {
     /// zstd-stream.
     async fn feed(&mut self, payload: Bytes) -> Result<(), End> {
         let failed = |e: compress::CompressError| End::Close(close::UNKNOWN_ERROR, format!("{e}"));
+        self.unpublished.payload += payload.len() as u64;
         let message = match &mut self.compressor {
             Compressor::None => {
                 let text = Utf8Bytes::try_from(payload).map_err(|_| {
@@ -309,10 +322,12 @@ impl Conn {
                         "internal error: payload is not UTF-8".into(),
                     )
                 })?;
+                self.unpublished.wire += text.len() as u64;
                 Message::Text(text)
             }
             Compressor::Zlib(z) => {
                 let compressed = z.compress(&payload).map_err(failed)?;
+                self.unpublished.wire += compressed.len() as u64;
                 let mut pieces: smallvec_like::Pieces = smallvec_like::Pieces::default();
                 compress::split(compressed, self.shared.config.zlib_chunk_size, |b| {
                     pieces.push(b);
@@ -327,6 +342,7 @@ impl Conn {
             }
             Compressor::Zstd(z) => {
                 let compressed = z.compress(&payload).map_err(failed)?;
+                self.unpublished.wire += compressed.len() as u64;
                 Message::Binary(compressed)
             }
         };
@@ -610,6 +626,9 @@ impl Conn {
                 self.shared.rebuild_routes(&state);
             }
         }
+        // Before the log says closed, so a test that waits for that sees
+        // every byte counted.
+        self.publish_bytes();
         let at = self.shared.elapsed();
         self.shared.log_with(|log| {
             if let Some(c) = log.connection_mut(self.id) {

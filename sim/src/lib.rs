@@ -34,4 +34,6 @@ pub use log::{
     IdentifyRecord, ResumeOutcome, ResumeRecord, SimLog,
 };
 pub use sim::Sim;
-pub use stats::{ConnectionSent, SeqRange, SessionState, SessionStats, ShardStats, SimStats};
+pub use stats::{
+    ConnectionSent, SeqRange, SessionState, SessionStats, ShardStats, SimStats, WireStats,
+};

@@ -15,7 +15,7 @@ use crate::fault::Fault;
 use crate::ids::{ConnectionId, SessionId, ShardInfo};
 use crate::log::SimLog;
 use crate::session::Session;
-use crate::stats::{SessionState, ShardStats, SimStats};
+use crate::stats::{SessionState, ShardStats, SimStats, WireCounters};
 use crate::template::MessageTemplate;
 use crate::world::World;
 
@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub rate_changed: Notify,
     /// MESSAGE_CREATE events generated.
     pub generated: AtomicU64,
+    /// Payload and wire bytes written, per transport compression.
+    pub wire: WireCounters,
 }
 
 impl Shared {
@@ -132,6 +134,7 @@ impl Shared {
             rate: AtomicU64::new(rate.to_bits()),
             rate_changed: Notify::new(),
             generated: AtomicU64::new(0),
+            wire: WireCounters::default(),
         }
     }
 
@@ -245,9 +248,13 @@ impl Shared {
             }
         }
         shards.sort_by_key(|s| (s.shard.id, s.shard.total));
+        let by_compression = self.wire.snapshot();
         SimStats {
             shards,
             generated: self.generated.load(Ordering::Relaxed),
+            payload_bytes: by_compression.iter().map(|w| w.payload_bytes).sum(),
+            wire_bytes: by_compression.iter().map(|w| w.wire_bytes).sum(),
+            by_compression,
         }
     }
 }
