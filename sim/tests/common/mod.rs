@@ -1,5 +1,5 @@
-//! A raw gateway client for the sim's tests: tokio-tungstenite, serde_json
-//! and flate2, nothing from shardbus.
+//! A raw gateway client for the sim's tests: tokio-tungstenite, serde_json,
+//! flate2 and zstd-safe, nothing from shardbus.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use zstd_safe::{DCtx, InBuffer, OutBuffer};
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -33,14 +34,49 @@ pub enum Event {
     Ended,
 }
 
+/// The transport compression a client asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// No `compress`: text messages.
+    Text,
+    /// `compress=zlib-stream`.
+    Zlib,
+    /// `compress=zstd-stream`.
+    Zstd,
+}
+
+impl Transport {
+    /// The query suffix that asks for it.
+    pub fn query(self) -> &'static str {
+        match self {
+            Self::Text => "",
+            Self::Zlib => "&compress=zlib-stream",
+            Self::Zstd => "&compress=zstd-stream",
+        }
+    }
+}
+
+/// The client's decompressor: one context for the connection.
+enum Decoder {
+    Text,
+    Zlib(Decompress, Vec<u8>),
+    Zstd(DCtx<'static>),
+}
+
 /// A raw gateway client.
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    inflate: Option<(Decompress, Vec<u8>)>,
+    decoder: Decoder,
     /// Websocket messages the last payload was spread over.
     pub last_frames: usize,
     /// Every zlib message ended in the suffix or was followed by more.
     pub binary_messages: usize,
+    /// The last binary message as it came off the wire.
+    pub last_binary: Option<Vec<u8>>,
+    /// Data bytes of every text and binary message read.
+    pub wire_bytes: u64,
+    /// Bytes of every payload read, decompressed.
+    pub payload_bytes: u64,
 }
 
 /// A sim for tests: short timings, a few guilds.
@@ -75,15 +111,32 @@ pub async fn two_ready_shards() -> (Sim, Client, Client) {
 impl Client {
     /// Connect to `url` (query included).
     pub async fn connect(url: &str, zlib: bool) -> Self {
+        let t = if zlib {
+            Transport::Zlib
+        } else {
+            Transport::Text
+        };
+        Self::connect_with(url, t).await
+    }
+
+    /// Connect to `url` (query included), decoding `transport`.
+    pub async fn connect_with(url: &str, transport: Transport) -> Self {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .expect("connect timed out")
             .unwrap();
         Self {
             ws,
-            inflate: zlib.then(|| (Decompress::new(true), Vec::new())),
+            decoder: match transport {
+                Transport::Text => Decoder::Text,
+                Transport::Zlib => Decoder::Zlib(Decompress::new(true), Vec::new()),
+                Transport::Zstd => Decoder::Zstd(DCtx::create()),
+            },
             last_frames: 0,
             binary_messages: 0,
+            last_binary: None,
+            wire_bytes: 0,
+            payload_bytes: 0,
         }
     }
 
@@ -93,6 +146,19 @@ impl Client {
         Self::connect(
             &format!("{}/?v=10&encoding=json{q}", sim.gateway_url()),
             zlib,
+        )
+        .await
+    }
+
+    /// Connect to the sim's gateway URL with `v=10&encoding=json` and `transport`.
+    pub async fn gateway_with(sim: &Sim, transport: Transport) -> Self {
+        Self::connect_with(
+            &format!(
+                "{}/?v=10&encoding=json{}",
+                sim.gateway_url(),
+                transport.query()
+            ),
+            transport,
         )
         .await
     }
@@ -145,26 +211,37 @@ impl Client {
             match msg {
                 Message::Text(t) => {
                     assert!(
-                        self.inflate.is_none(),
-                        "text frame on a zlib-stream connection"
+                        matches!(self.decoder, Decoder::Text),
+                        "text frame on a compressed connection"
                     );
                     self.last_frames = 1;
+                    self.wire_bytes += t.len() as u64;
+                    self.payload_bytes += t.len() as u64;
                     return Event::Payload(
                         serde_json::from_str(&t)
                             .unwrap_or_else(|e| Value::String(format!("INVALID JSON ({e}): {t}"))),
                     );
                 }
                 Message::Binary(b) => {
-                    let (d, buf) = self.inflate.as_mut().expect("binary frame without zlib");
                     frames += 1;
                     self.binary_messages += 1;
-                    buf.extend_from_slice(&b);
-                    if !buf.ends_with(&SUFFIX) {
-                        continue;
-                    }
-                    let input = std::mem::take(buf);
-                    let out = inflate(d, &input);
+                    self.wire_bytes += b.len() as u64;
+                    self.last_binary = Some(b.to_vec());
+                    let out = match &mut self.decoder {
+                        Decoder::Text => panic!("binary frame without compression"),
+                        Decoder::Zlib(d, buf) => {
+                            buf.extend_from_slice(&b);
+                            if !buf.ends_with(&SUFFIX) {
+                                continue;
+                            }
+                            let input = std::mem::take(buf);
+                            inflate(d, &input)
+                        }
+                        // Every message is a whole payload.
+                        Decoder::Zstd(d) => zstd_decode(d, &b),
+                    };
                     self.last_frames = frames;
+                    self.payload_bytes += out.len() as u64;
                     return Event::Payload(serde_json::from_slice(&out).unwrap_or_else(|e| {
                         Value::String(format!(
                             "INVALID JSON ({e}): {}",
@@ -278,6 +355,27 @@ pub fn inflate(d: &mut Decompress, input: &[u8]) -> Vec<u8> {
         d.decompress_vec(&input[done..], &mut out, FlushDecompress::Sync)
             .expect("bad zlib data from the sim");
         if (d.total_in() - start) as usize == input.len() && out.len() < out.capacity() {
+            return out;
+        }
+    }
+}
+
+/// Decode one zstd-stream message with the connection's context: decompress
+/// until the input is consumed and the output buffer is not full (zstd then
+/// holds nothing back).
+pub fn zstd_decode(d: &mut DCtx<'_>, input: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(input.len() * 6 + 256);
+    let mut src = InBuffer::around(input);
+    loop {
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity());
+        }
+        let pos = out.len();
+        let mut buf = OutBuffer::around_pos(&mut out, pos);
+        d.decompress_stream(&mut buf, &mut src)
+            .map_err(zstd_safe::get_error_name)
+            .expect("bad zstd data from the sim");
+        if src.pos() == input.len() && out.len() < out.capacity() {
             return out;
         }
     }
