@@ -1,14 +1,20 @@
-//! How fast the sim sends MESSAGE_CREATE with zlib-stream to 16 connections.
+//! How fast the sim sends MESSAGE_CREATE to 16 connections, with zlib-stream
+//! (or the compression `SIM_BENCH_COMPRESS` names).
 //!
-//! 16 raw clients (tokio-tungstenite + flate2, no shardbus) connect with
-//! `compress=zlib-stream`, identify as shards 0..16 and read READY and their
-//! GUILD_CREATEs; then the generator runs at full speed and every client
-//! inflates every message and counts the MESSAGE_CREATE dispatches. Clients and
-//! server share one 2-worker runtime, as they share the machine's 2 cores.
+//! 16 raw clients (tokio-tungstenite + flate2 or zstd-safe, no shardbus)
+//! connect with `compress=zlib-stream`, identify as shards 0..16 and read
+//! READY and their GUILD_CREATEs; then the generator runs at full speed and
+//! every client decompresses every message and counts the MESSAGE_CREATE
+//! dispatches. Clients and server share one 2-worker runtime, as they share
+//! the machine's 2 cores. The sim's own byte counters
+//! (`SimStats::compression`) give the payload and wire bytes it sent.
 //!
-//! Prints a table and writes `target/bench/sim_send_rate.json`.
-//! `SIM_BENCH_SECS` sets the measured time (default 3 s). Without `--bench`
-//! (as under `cargo test --all-targets`) it is a 0.2 s smoke run without a report.
+//! Prints a table and writes `target/bench/sim_send_rate.json`
+//! (`sim_send_rate_<mode>.json` for a mode other than zlib-stream).
+//! `SIM_BENCH_SECS` sets the measured time (default 3 s);
+//! `SIM_BENCH_COMPRESS` is `zlib-stream` (default), `zstd-stream` or `none`.
+//! Without `--bench` (as under `cargo test --all-targets`) it is a 0.2 s smoke
+//! run without a report.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
@@ -19,8 +25,9 @@ use std::time::{Duration, Instant};
 use flate2::{Decompress, FlushDecompress};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
-use shardbus_sim::{Sim, SimConfig};
+use shardbus_sim::{Compression, Sim, SimConfig};
 use tokio_tungstenite::tungstenite::Message;
+use zstd_safe::{DCtx, InBuffer, OutBuffer};
 
 const SHARDS: u32 = 16;
 const SUFFIX: [u8; 4] = [0, 0, 0xff, 0xff];
@@ -49,11 +56,46 @@ fn inflate(d: &mut Decompress, input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-async fn client(sim: Sim, shard: u32, counters: Arc<Counters>, ready: Arc<tokio::sync::Barrier>) {
-    let url = format!(
-        "{}/?v=10&encoding=json&compress=zlib-stream",
-        sim.gateway_url()
-    );
+/// Decode one zstd-stream message (a whole payload) into `out`.
+fn zstd_decode(d: &mut DCtx<'_>, input: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut src = InBuffer::around(input);
+    loop {
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(4096));
+        }
+        let pos = out.len();
+        let mut buf = OutBuffer::around_pos(out, pos);
+        d.decompress_stream(&mut buf, &mut src).unwrap();
+        if src.pos() == input.len() && out.len() < out.capacity() {
+            return;
+        }
+    }
+}
+
+/// A client's decompressor.
+enum Decoder {
+    Text,
+    Zlib(Decompress, Vec<u8>),
+    Zstd(DCtx<'static>),
+}
+
+async fn client(
+    sim: Sim,
+    shard: u32,
+    mode: Compression,
+    counters: Arc<Counters>,
+    ready: Arc<tokio::sync::Barrier>,
+) {
+    let (query, mut decoder) = match mode {
+        Compression::ZstdStream => ("&compress=zstd-stream", Decoder::Zstd(DCtx::create())),
+        Compression::ZlibStream => (
+            "&compress=zlib-stream",
+            Decoder::Zlib(Decompress::new(true), Vec::new()),
+        ),
+        _ => ("", Decoder::Text),
+    };
+    let url = format!("{}/?v=10&encoding=json{query}", sim.gateway_url());
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let identify = json!({ "op": 2, "d": {
         "token": sim.token(), "intents": 1 | (1 << 9) | (1 << 15),
@@ -62,32 +104,48 @@ async fn client(sim: Sim, shard: u32, counters: Arc<Counters>, ready: Arc<tokio:
     }});
     ws.send(Message::text(identify.to_string())).await.unwrap();
     let guilds = sim.guilds_for_shard(shard, SHARDS).len();
-    let mut d = Decompress::new(true);
-    let mut buf = Vec::new();
     let mut out = Vec::with_capacity(64 * 1024);
     let mut initial = 0;
     let mut signalled = false;
     while let Some(Ok(msg)) = ws.next().await {
-        let Message::Binary(b) = msg else { continue };
-        counters
-            .wire_bytes
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
-        let data: &[u8] = if buf.is_empty() && b.ends_with(&SUFFIX) {
-            &b
-        } else {
-            buf.extend_from_slice(&b);
-            if !buf.ends_with(&SUFFIX) {
-                continue;
+        let json: &[u8] = match (&mut decoder, &msg) {
+            (Decoder::Text, Message::Text(t)) => {
+                counters
+                    .wire_bytes
+                    .fetch_add(t.len() as u64, Ordering::Relaxed);
+                t.as_bytes()
             }
-            &buf
+            (Decoder::Zlib(d, buf), Message::Binary(b)) => {
+                counters
+                    .wire_bytes
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+                let data: &[u8] = if buf.is_empty() && b.ends_with(&SUFFIX) {
+                    b
+                } else {
+                    buf.extend_from_slice(b);
+                    if !buf.ends_with(&SUFFIX) {
+                        continue;
+                    }
+                    buf
+                };
+                inflate(d, data, &mut out);
+                buf.clear();
+                &out
+            }
+            (Decoder::Zstd(d), Message::Binary(b)) => {
+                counters
+                    .wire_bytes
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+                zstd_decode(d, b, &mut out);
+                &out
+            }
+            _ => continue,
         };
-        inflate(&mut d, data, &mut out);
-        buf.clear();
         counters.payloads.fetch_add(1, Ordering::Relaxed);
         counters
             .json_bytes
-            .fetch_add(out.len() as u64, Ordering::Relaxed);
-        let head = &out[..out.len().min(48)];
+            .fetch_add(json.len() as u64, Ordering::Relaxed);
+        let head = &json[..json.len().min(48)];
         if head.windows(16).any(|w| w == b"\"MESSAGE_CREATE\"") {
             counters.messages.fetch_add(1, Ordering::Relaxed);
         } else if !signalled {
@@ -118,6 +176,12 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default_secs);
+    let mode = match std::env::var("SIM_BENCH_COMPRESS").as_deref() {
+        Ok("zstd-stream") => Compression::ZstdStream,
+        Ok("none") => Compression::None,
+        Ok("zlib-stream") | Err(_) => Compression::ZlibStream,
+        Ok(other) => panic!("SIM_BENCH_COMPRESS={other}: use zlib-stream, zstd-stream or none"),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -136,7 +200,13 @@ fn main() {
         let counters = Arc::new(Counters::default());
         let ready = Arc::new(tokio::sync::Barrier::new(SHARDS as usize + 1));
         for shard in 0..SHARDS {
-            tokio::spawn(client(sim.clone(), shard, counters.clone(), ready.clone()));
+            tokio::spawn(client(
+                sim.clone(),
+                shard,
+                mode,
+                counters.clone(),
+                ready.clone(),
+            ));
         }
         ready.wait().await;
         sim.start_traffic(f64::INFINITY);
@@ -146,14 +216,19 @@ fn main() {
         let m0 = counters.messages.load(Ordering::Relaxed);
         let w0 = counters.wire_bytes.load(Ordering::Relaxed);
         let j0 = counters.json_bytes.load(Ordering::Relaxed);
-        let s0 = sim.stats().dispatches_sent();
+        let stats0 = sim.stats();
+        let (s0, b0) = (stats0.dispatches_sent(), stats0.compression(mode));
         let t0 = Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(secs)).await;
         let elapsed = t0.elapsed().as_secs_f64();
         let messages = counters.messages.load(Ordering::Relaxed) - m0;
         let wire = counters.wire_bytes.load(Ordering::Relaxed) - w0;
         let json_bytes = counters.json_bytes.load(Ordering::Relaxed) - j0;
-        let sent = sim.stats().dispatches_sent() - s0;
+        let stats1 = sim.stats();
+        let sent = stats1.dispatches_sent() - s0;
+        let b1 = stats1.compression(mode);
+        let server_payload = b1.payload_bytes - b0.payload_bytes;
+        let server_wire = b1.wire_bytes - b0.wire_bytes;
         sim.stop_traffic();
 
         let rate = messages as f64 / elapsed;
@@ -165,7 +240,7 @@ fn main() {
             sim.shutdown().await;
             return;
         }
-        println!("sim send rate, zlib-stream, {SHARDS} connections, {secs} s measured");
+        println!("sim send rate, {mode}, {SHARDS} connections, {secs} s measured");
         println!("| metric | value |");
         println!("|---|---|");
         println!("| MESSAGE_CREATE received/s (all clients) | {rate:.0} |");
@@ -178,6 +253,15 @@ fn main() {
             json_bytes as f64 / wire.max(1) as f64
         );
         println!(
+            "| server payload MiB/s (sim stats) | {:.1} |",
+            mib(server_payload)
+        );
+        println!("| server wire MiB/s (sim stats) | {:.1} |", mib(server_wire));
+        println!(
+            "| server bytes on the wire per payload byte | {:.3} |",
+            server_wire as f64 / server_payload.max(1) as f64
+        );
+        println!(
             "| target | >= 100000/s: {} |",
             if rate >= 100_000.0 { "met" } else { "NOT met" }
         );
@@ -187,16 +271,21 @@ fn main() {
         let report = json!({
             "bench": "sim_send_rate",
             "connections": SHARDS,
-            "compression": "zlib-stream",
+            "compression": mode.as_str(),
             "seconds": elapsed,
             "message_create_per_s": rate,
             "dispatches_sent_per_s": sent_rate,
             "json_mib_per_s": mib(json_bytes),
             "wire_mib_per_s": mib(wire),
+            "server_payload_mib_per_s": mib(server_payload),
+            "server_wire_mib_per_s": mib(server_wire),
             "target_per_s": 100_000,
             "target_met": rate >= 100_000.0,
         });
-        let path = dir.join("sim_send_rate.json");
+        let path = match mode {
+            Compression::ZlibStream => dir.join("sim_send_rate.json"),
+            other => dir.join(format!("sim_send_rate_{other}.json")),
+        };
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         println!("wrote {}", path.display());
         sim.shutdown().await;
