@@ -147,7 +147,9 @@ impl Runner {
             control = self.control.recv() => {
                 return (self.control_unconnected(control), false);
             }
-            connected = socket::connect(&url, self.config.max_payload) => connected,
+            // Boxed: the handshake's state is large and only lives while
+            // connecting, so it should not stay in the shard task's future.
+            connected = Box::pin(socket::connect(&url, self.config.max_payload)) => connected,
         };
         let socket = match connected {
             Ok(socket) => socket,

@@ -29,7 +29,8 @@ impl CommandLimiter {
     /// A limiter reserving room for heartbeats at `heartbeat_interval`.
     pub(crate) fn new(heartbeat_interval: Duration) -> Self {
         let mut limiter = Self {
-            sent: VecDeque::with_capacity(LIMIT),
+            // Grows on demand: most shards send a few payloads a minute.
+            sent: VecDeque::new(),
             reserved: 0,
         };
         limiter.set_heartbeat_interval(heartbeat_interval);

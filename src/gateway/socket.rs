@@ -20,7 +20,8 @@ pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub(crate) async fn connect(url: &str, max_payload: usize) -> Result<Socket, BoxError> {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(max_payload))
-        .max_frame_size(Some(max_payload));
+        .max_frame_size(Some(max_payload))
+        .read_buffer_size(16 * 1024);
     let connector = Connector::Rustls(tls_config()?);
     let (socket, _response) =
         tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, Some(connector))
