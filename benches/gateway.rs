@@ -1,88 +1,111 @@
-//! End-to-end gateway benchmark: simulator → one shard → bus → one subscriber.
+//! End-to-end gateway benchmark, shardbus against twilight-gateway on the
+//! same simulator in the same run.
 //!
-//! Everything runs in one process on loopback (no network): a
-//! [`shardbus_sim::Sim`] gateway server, one [`shardbus::gateway::Shard`]
-//! connected to it over a real websocket, a [`shardbus::TypeMux`], and one
-//! task subscribed to [`shardbus::model::MessageCreate`]. The sim and the shard
-//! share one 2-worker multi-thread tokio runtime, like a single-host test; the
-//! figures are therefore those of the whole pipeline on two cores (the sim's
-//! JSON templating, deflate and websocket writes included), not of the shard
-//! alone.
+//! **Clients as users build them.** Each client is a separate process from
+//! the `benches/peers` workspace (its own `[workspace]`, so no feature
+//! unification with the simulator): `shardbus-client` (shardbus with its
+//! default features, shards posting into a `TypeMux`, one `MessageCreate`
+//! subscriber) and `twilight-client` (twilight-gateway 0.18 reading
+//! `next_event(MESSAGE_CREATE | READY)`), built once per compression mode
+//! since twilight chooses compression with cargo features. The bench builds
+//! them with `cargo build --release` into `target/bench-peers` first. Both
+//! binaries install the same counting global allocator and read their own
+//! CPU time from `/proc/self/stat`; both run tokio's default multi-thread
+//! runtime. The sim runs in this process on a 2-worker runtime, so the
+//! client shares the machine's cores with it as a bot shares them with the
+//! rest of its host.
 //!
-//! Two measurements, each with `compress=zlib-stream` on and off (a fresh sim
-//! and shard per row; the shard identifies with
-//! `GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT`):
+//! Three measurements, for `none`, `zlib-stream` and `zstd-stream`:
 //!
-//! 1. **Throughput.** The sim's built-in generator runs at full speed
-//!    (`start_traffic(f64::INFINITY)`: realistic MESSAGE_CREATEs spread over
-//!    16 guilds, as fast as the connection drains). After a 1 s warm-up the
-//!    subscriber's received events are counted over a fixed window (5 s by
-//!    default); the row reports events/s (wall clock; no CPU time, `getrusage`
-//!    is not available here). As checks it also reports sequence-number gaps or
-//!    repeats seen by the subscriber (must be 0), shard errors and disconnects
-//!    (must be 0), and where the backlog sat at the end of the window: queued in
-//!    the sim but not yet written to the socket, or written but not yet
-//!    received by the subscriber (in socket buffers or inside the shard). A
-//!    large sim-side backlog means the client side was the bottleneck. Finally
-//!    the shard is closed (code 1000) *while the generator is still running*,
-//!    and the time that close took is reported.
-//! 2. **Dispatch-to-subscriber latency.** The bench dispatches MESSAGE_CREATEs
-//!    itself (`Sim::dispatch_to_shard`, the 1.8 KB fixture
-//!    `benches/fixtures/message_create_small.json` with its `content` replaced)
-//!    at a steady 2,000/s, paced by a 1 ms `tokio::time::interval` (so two per
-//!    tick at the default rate), for 0.5 s of warm-up and then 3 s measured.
-//!    Each message carries, as its content, the time just before it was
-//!    dispatched (nanoseconds since one `std::time::Instant` base shared with
-//!    the subscriber); the subscriber subtracts it from the same clock on
-//!    receipt. That interval covers the sim's queue and writer task,
-//!    deflate, the loopback socket, inflate, JSON decode, the bus post and the
-//!    subscriber's wake-up. p50, p90, p99 and max are reported in microseconds.
+//! 1. **Throughput** (rounds × modes × clients, the clients alternating):
+//!    a fresh sim, one shard; when the client reports it is connected the
+//!    sim's generator runs at full speed (`start_traffic(f64::INFINITY)`,
+//!    realistic MESSAGE_CREATEs over 16 guilds, as fast as the connection
+//!    drains). After a 1 s warm-up the client counts events over a window (5 s
+//!    by default) and reports events/s and its CPU seconds in the window
+//!    (CPU µs per event). The table shows each client's median over the
+//!    rounds with min–max, the shardbus/twilight ratio of medians, and the
+//!    bytes the sim wrote per event (the wire cost of each mode). shardbus
+//!    also reports sequence gaps (must be 0) and how long a close took under
+//!    load.
+//! 2. **Idle shards**: 200 shards at `max_concurrency = 16` against a sim
+//!    with the same buckets and a 50 ms identify window; both clients pace
+//!    identifies at one per bucket per 100 ms. Reported: time until all are
+//!    ready, the sim's bucket violations, and the heap per shard 3 s after
+//!    the last READY, with the sim's heartbeat interval at 1 s so that every
+//!    shard has heartbeated (an idle shard's steady state, not the moment
+//!    after its READY): glibc's in-use bytes (`mallinfo2`, which also counts
+//!    libzstd's own allocations) and the Rust allocator's count, both as the
+//!    difference to before the first shard, divided by 200. The difference
+//!    between a mode's heap and `none`'s is the decompression state a
+//!    connection keeps.
+//! 3. **Dispatch-to-subscriber latency** (shardbus only, in this process):
+//!    the bench dispatches MESSAGE_CREATEs itself (`Sim::dispatch_to_shard`,
+//!    the 1.8 KB fixture `benches/fixtures/message_create_small.json` with
+//!    its `content` set to the send time) at a steady 2,000/s for 0.5 s of
+//!    warm-up and 3 s measured; p50/p90/p99/max in microseconds.
 //!
-//! Caveat for the uncompressed latency row: the sim does not set
-//! `TCP_NODELAY` on the sockets it accepts, so Nagle's algorithm on the
-//! server side can hold back the ~1.9 KB uncompressed frames for milliseconds
-//! on loopback (the shard's own socket does set it). The small compressed
-//! frames are not held in practice. The bench prints a note when the
-//! uncompressed p50 is far above the compressed one.
-//!
-//! Run: `cargo bench --bench gateway` (about 20 s). Results are printed as
-//! a table and written to `target/bench/gateway.json` (under `CARGO_TARGET_DIR`
-//! if set).
+//! Run: `cargo bench --bench gateway` (about 3 minutes, the first run also
+//! builds the clients). Results are printed as tables and written to
+//! `target/bench/gateway.json` (under `CARGO_TARGET_DIR` if set), whose
+//! `rows` carry `client`, `compression`, `events_per_sec` and
+//! `idle_heap_bytes_per_shard`.
 //!
 //! Environment:
 //! - `GATEWAY_SECS=N`: the throughput window in seconds (default 5).
+//! - `GATEWAY_ROUNDS=N`: throughput rounds (default 3).
+//! - `GATEWAY_SHARDS=N`: idle shards (default 200).
 //! - `GATEWAY_RATE=N`: the latency run's messages per second (default 2000).
+//! - `GATEWAY_MODES=none,zlib,zstd`: the compression modes to run (default all).
 //!
-//! The table is printed and the JSON written first; then the bench panics if a
-//! check failed (a sequence gap or repeat, a shard error, a disconnect).
+//! The tables are printed and the JSON written first; then the bench panics
+//! if a check failed (a sequence gap, a client error, a disconnect).
 //!
 //! Command-line arguments (`--bench` from `cargo bench`, filters) are ignored.
 
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use shardbus::TypeMux;
 use shardbus::gateway::{
-    CloseCode, GatewayConfig, GatewayError, Intents, Shard, ShardStage, Stage,
+    CloseCode, Compression, GatewayConfig, GatewayError, Intents, Shard, ShardStage, Stage,
 };
 use shardbus::model::MessageCreate;
 use shardbus::shard::LocalIdentifyQueue;
 use shardbus_sim::{Sim, SimConfig};
 use tokio::task::JoinHandle;
 
-/// Worker threads of the runtime shared by the sim and the shard.
+/// Worker threads of the sim's runtime.
 const WORKERS: usize = 2;
-/// Guilds in the sim (all on shard 0).
+/// Guilds in the throughput sim (all on shard 0).
 const GUILDS: u32 = 16;
-/// Generator time before the throughput window opens.
-const THROUGHPUT_WARMUP: Duration = Duration::from_secs(1);
+/// Generator time before the throughput window opens, ms.
+const WARMUP_MS: u64 = 1000;
 /// Default throughput window.
 const DEFAULT_WINDOW_SECS: u64 = 5;
+/// Default throughput rounds.
+const DEFAULT_ROUNDS: u64 = 3;
+/// Default idle shard count.
+const DEFAULT_SHARDS: u64 = 200;
+/// `max_concurrency` of the idle run.
+const MAX_CONCURRENCY: u32 = 16;
+/// The sim's identify window in the idle run.
+const SIM_WINDOW: Duration = Duration::from_millis(50);
+/// The clients' identify pacing in the idle run, per bucket.
+const CLIENT_WINDOW_MS: u64 = 100;
+/// How long idle shards sit after the last READY before the heap is read.
+const SETTLE_MS: u64 = 3000;
+/// The sim's heartbeat interval in the idle run: shorter than the settle
+/// time, so each shard is measured after it has heartbeated.
+const IDLE_HEARTBEAT: Duration = Duration::from_secs(1);
 /// Default latency-run rate, messages per second.
 const DEFAULT_RATE: u64 = 2000;
 /// Latency-run time whose messages are not counted.
@@ -94,42 +117,304 @@ const LIMIT: Duration = Duration::from_secs(20);
 /// The realistic MESSAGE_CREATE the latency run sends.
 const FIXTURE: &str = include_str!("fixtures/message_create_small.json");
 
-/// One throughput row.
-struct Throughput {
-    compress: bool,
-    window: Duration,
-    /// MessageCreate events the subscriber received in the window.
-    events: u64,
-    /// Messages the sim's generator produced in the window.
-    generated: u64,
-    /// Queued in the sim, not yet written to the socket, at the window's end.
-    sim_backlog: u64,
-    /// Written by the sim, not yet received by the subscriber, at the end.
-    in_transit: u64,
-    /// Sequence numbers not exactly one more than the previous one.
-    seq_defects: u64,
-    /// `GatewayError` events posted by the shard.
-    errors: u64,
-    /// `Stage::Disconnected` events posted by the shard.
-    disconnects: u64,
-    /// How long `close(1000)` took with the generator still running; `None`
-    /// if it did not finish within `LIMIT`.
-    close_under_load: Option<Duration>,
+/// A transport compression mode, as both clients name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    None,
+    Zlib,
+    Zstd,
 }
 
-impl Throughput {
-    fn events_per_s(&self) -> f64 {
-        self.events as f64 / self.window.as_secs_f64()
+const MODES: [Mode; 3] = [Mode::None, Mode::Zlib, Mode::Zstd];
+
+/// The modes `GATEWAY_MODES` selects (all by default).
+fn modes() -> Vec<Mode> {
+    let Ok(list) = std::env::var("GATEWAY_MODES") else {
+        return MODES.to_vec();
+    };
+    MODES
+        .into_iter()
+        .filter(|m| list.split(',').any(|s| s.trim() == m.arg()))
+        .collect()
+}
+
+impl Mode {
+    /// The clients' `--compression` value.
+    fn arg(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Zlib => "zlib",
+            Mode::Zstd => "zstd",
+        }
     }
 
-    fn generated_per_s(&self) -> f64 {
-        self.generated as f64 / self.window.as_secs_f64()
+    /// The gateway's name for it (the JSON's `compression`).
+    fn name(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Zlib => "zlib-stream",
+            Mode::Zstd => "zstd-stream",
+        }
+    }
+
+    fn library(self) -> Compression {
+        match self {
+            Mode::None => Compression::None,
+            Mode::Zlib => Compression::ZlibStream,
+            Mode::Zstd => Compression::ZstdStream,
+        }
+    }
+}
+
+/// The two clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Shardbus,
+    Twilight,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Shardbus => "shardbus",
+            Client::Twilight => "twilight",
+        }
+    }
+}
+
+/// The built client binaries.
+struct Binaries {
+    dir: PathBuf,
+}
+
+impl Binaries {
+    /// Builds `shardbus-client` once and `twilight-client` once per mode,
+    /// each with its own cargo invocation (no feature unification between
+    /// them), and copies the binaries to `target/bench-peers/bin`.
+    fn build() -> Self {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let manifest = root.join("benches/peers/Cargo.toml");
+        let target = target_dir().join("bench-peers");
+        let bin = target.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let jobs: [(&str, &[&str], String); 4] = [
+            ("shardbus-client", &[], "shardbus".into()),
+            ("twilight-client", &[], "twilight-none".into()),
+            (
+                "twilight-client",
+                &["--features", "zlib"],
+                "twilight-zlib".into(),
+            ),
+            (
+                "twilight-client",
+                &["--features", "zstd"],
+                "twilight-zstd".into(),
+            ),
+        ];
+        for (package, features, name) in jobs {
+            eprintln!("building {name}");
+            let status = Command::new(&cargo)
+                .args(["build", "--release", "--quiet", "--manifest-path"])
+                .arg(&manifest)
+                .args(["-p", package])
+                .args(features)
+                .env("CARGO_TARGET_DIR", &target)
+                .status()
+                .unwrap();
+            assert!(status.success(), "building {name} failed");
+            std::fs::copy(target.join("release").join(package), bin.join(&name)).unwrap();
+        }
+        Self { dir: bin }
+    }
+
+    fn path(&self, client: Client, mode: Mode) -> PathBuf {
+        match client {
+            Client::Shardbus => self.dir.join("shardbus"),
+            Client::Twilight => self.dir.join(format!("twilight-{}", mode.arg())),
+        }
+    }
+}
+
+/// Runs one client process; `on_ready` runs when it prints `ready`. Returns
+/// its result line, parsed.
+async fn run_client(
+    binaries: &Binaries,
+    client: Client,
+    mode: Mode,
+    args: &[String],
+    on_ready: impl FnOnce(),
+) -> Value {
+    let mut child = Command::new(binaries.path(client, mode))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut on_ready = Some(on_ready);
+    let mut result = None;
+    while let Some(line) = rx.recv().await {
+        if line == "ready" {
+            if let Some(f) = on_ready.take() {
+                f();
+            }
+        } else if line.starts_with('{') {
+            result = Some(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    }
+    reader.join().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{} ({}) failed: {status}",
+        client.name(),
+        mode.name()
+    );
+    result.unwrap_or_else(|| panic!("{} ({}) printed no result", client.name(), mode.name()))
+}
+
+fn field(v: &Value, key: &str) -> f64 {
+    v.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+/// One throughput run of one client.
+struct ThroughputRun {
+    client: Client,
+    mode: Mode,
+    events_per_s: f64,
+    cpu_us_per_event: f64,
+    wire_bytes_per_event: f64,
+    seq_defects: f64,
+    errors: f64,
+    disconnects: f64,
+    close_ms: f64,
+}
+
+async fn throughput(binaries: &Binaries, client: Client, mode: Mode, secs: u64) -> ThroughputRun {
+    let sim = Sim::start(SimConfig {
+        rate: 0.0,
+        guilds: GUILDS,
+        shards: 1,
+        identify_window: Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let args: Vec<String> = [
+        "throughput",
+        "--url",
+        &sim.gateway_url(),
+        "--token",
+        sim.token(),
+        "--compression",
+        mode.arg(),
+        "--warmup-ms",
+        &WARMUP_MS.to_string(),
+        "--secs",
+        &secs.to_string(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let stats0 = std::sync::Mutex::new(None);
+    let v = run_client(binaries, client, mode, &args, || {
+        sim.start_traffic(f64::INFINITY);
+        *stats0.lock().unwrap() = Some(sim.stats());
+    })
+    .await;
+    sim.stop_traffic();
+    let stats1 = sim.stats();
+    let stats0 = stats0.into_inner().unwrap().unwrap();
+    let events = field(&v, "events");
+    let written = stats1.wire_bytes.saturating_sub(stats0.wire_bytes);
+    let generated = stats1.generated.saturating_sub(stats0.generated);
+    sim.shutdown().await;
+    ThroughputRun {
+        client,
+        mode,
+        events_per_s: events / field(&v, "secs"),
+        cpu_us_per_event: field(&v, "cpu_secs") * 1e6 / events,
+        wire_bytes_per_event: written as f64 / generated.max(1) as f64,
+        seq_defects: field(&v, "seq_defects"),
+        errors: field(&v, "errors"),
+        disconnects: field(&v, "disconnects"),
+        close_ms: field(&v, "close_ms"),
+    }
+}
+
+/// One idle run of one client.
+struct IdleRun {
+    client: Client,
+    mode: Mode,
+    shards: u64,
+    all_ready_ms: f64,
+    bucket_violations: usize,
+    heap_per_shard: f64,
+    rust_heap_per_shard: f64,
+    errors: f64,
+}
+
+async fn idle(binaries: &Binaries, client: Client, mode: Mode, shards: u64) -> IdleRun {
+    let sim = Sim::start(SimConfig {
+        rate: 0.0,
+        guilds: u32::try_from(shards).unwrap(),
+        shards: u32::try_from(shards).unwrap(),
+        max_concurrency: MAX_CONCURRENCY,
+        identify_window: SIM_WINDOW,
+        heartbeat_interval: IDLE_HEARTBEAT,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let args: Vec<String> = [
+        "idle",
+        "--url",
+        &sim.gateway_url(),
+        "--token",
+        sim.token(),
+        "--compression",
+        mode.arg(),
+        "--shards",
+        &shards.to_string(),
+        "--max-concurrency",
+        &MAX_CONCURRENCY.to_string(),
+        "--window-ms",
+        &CLIENT_WINDOW_MS.to_string(),
+        "--settle-ms",
+        &SETTLE_MS.to_string(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let v = run_client(binaries, client, mode, &args, || {}).await;
+    let bucket_violations = sim.log().bucket_violations.len();
+    sim.shutdown().await;
+    IdleRun {
+        client,
+        mode,
+        shards,
+        all_ready_ms: field(&v, "all_ready_ms"),
+        bucket_violations,
+        heap_per_shard: field(&v, "heap_per_shard"),
+        rust_heap_per_shard: field(&v, "rust_heap_per_shard"),
+        errors: field(&v, "errors"),
     }
 }
 
 /// One latency row.
 struct Latency {
-    compress: bool,
+    compression: Mode,
     rate: u64,
     /// Messages dispatched, warm-up included.
     sent: u64,
@@ -173,10 +458,10 @@ struct Rig {
     drains: Vec<JoinHandle<()>>,
 }
 
-/// Starts a sim and a shard (with `compress`), and waits for the shard to be
+/// Starts a sim and a shard (with `compression`), and waits for the shard to be
 /// connected. `subscribe` runs before the shard starts, so the subscriber
 /// sees everything.
-async fn rig(compress: bool) -> Rig {
+async fn rig(compression: Mode) -> Rig {
     let sim = Sim::start(SimConfig {
         rate: 0.0,
         guilds: GUILDS,
@@ -195,7 +480,7 @@ async fn rig(compress: bool) -> Rig {
     )
     .gateway_url(sim.gateway_url())
     .shard(0, 1)
-    .compress(compress)
+    .compression(compression.library())
     .identify_queue(Arc::new(LocalIdentifyQueue::with_window(
         1,
         Duration::from_millis(100),
@@ -260,92 +545,8 @@ impl Rig {
     }
 }
 
-/// What the throughput subscriber has seen so far.
-#[derive(Default)]
-struct Seen {
-    events: AtomicU64,
-    last_seq: AtomicU64,
-    seq_defects: AtomicU64,
-}
-
-async fn throughput(compress: bool, window: Duration) -> Throughput {
-    let rig = rig(compress).await;
-    let seen = Arc::new(Seen::default());
-    let mut messages = rig.bus.subscribe::<MessageCreate>();
-    let counter = seen.clone();
-    let subscriber = tokio::spawn(async move {
-        let mut prev = 0u64;
-        while let Some(msg) = messages.recv().await {
-            let seq = msg.meta.seq.0;
-            if prev != 0 && seq != prev + 1 {
-                counter.seq_defects.fetch_add(1, Ordering::Relaxed);
-            }
-            prev = seq;
-            // Touch the decoded message so its work is not "unused".
-            std::hint::black_box(msg.content.len());
-            counter.last_seq.store(seq, Ordering::Relaxed);
-            counter.events.fetch_add(1, Ordering::Relaxed);
-        }
-    });
-
-    rig.sim.start_traffic(f64::INFINITY);
-    tokio::time::sleep(THROUGHPUT_WARMUP).await;
-    let events0 = seen.events.load(Ordering::Relaxed);
-    let generated0 = rig.sim.stats().generated;
-    let t0 = Instant::now();
-    tokio::time::sleep(window).await;
-    let events1 = seen.events.load(Ordering::Relaxed);
-    let elapsed = t0.elapsed();
-    let received_seq = seen.last_seq.load(Ordering::Relaxed);
-    let stats = rig.sim.stats();
-
-    // The live session's queue (last seq assigned) and how far its
-    // connection's writer got (last seq written).
-    let (queued, written) = stats
-        .shards
-        .iter()
-        .flat_map(|s| &s.sessions)
-        .map(|s| {
-            let written = s
-                .connections
-                .iter()
-                .flat_map(|c| &c.seqs)
-                .map(|r| r.last)
-                .max()
-                .unwrap_or(0);
-            (s.last_seq, written)
-        })
-        .max()
-        .unwrap_or((0, 0));
-
-    // Close while the generator still runs: does a close get through a loop
-    // that always has a socket message ready?
-    let started = Instant::now();
-    let closed = tokio::time::timeout(LIMIT, rig.shard.handle().close(CloseCode::NORMAL))
-        .await
-        .is_ok();
-    let close_under_load = closed.then(|| started.elapsed());
-    rig.sim.stop_traffic();
-
-    let row = Throughput {
-        compress,
-        window: elapsed,
-        events: events1 - events0,
-        generated: stats.generated.saturating_sub(generated0),
-        sim_backlog: queued.saturating_sub(written),
-        in_transit: written.saturating_sub(received_seq),
-        seq_defects: seen.seq_defects.load(Ordering::Relaxed),
-        errors: rig.errors.load(Ordering::Relaxed),
-        disconnects: rig.disconnects.load(Ordering::Relaxed),
-        close_under_load,
-    };
-    rig.finish(!closed).await;
-    subscriber.await.unwrap();
-    row
-}
-
-async fn latency(compress: bool, rate: u64) -> Latency {
-    let rig = rig(compress).await;
+async fn latency(compression: Mode, rate: u64) -> Latency {
+    let rig = rig(compression).await;
     let base = Instant::now();
     let total = ((LATENCY_WARMUP + LATENCY_MEASURED).as_secs_f64() * rate as f64) as u64;
     let warmup_ns = LATENCY_WARMUP.as_nanos() as u64;
@@ -396,7 +597,7 @@ async fn latency(compress: bool, rate: u64) -> Latency {
     assert_eq!(received, total, "the subscriber's stream ended early");
     samples.sort_unstable();
     let row = Latency {
-        compress,
+        compression,
         rate,
         sent,
         samples,
@@ -405,10 +606,6 @@ async fn latency(compress: bool, rate: u64) -> Latency {
     };
     rig.finish(true).await;
     row
-}
-
-fn compress_name(compress: bool) -> &'static str {
-    if compress { "zlib-stream" } else { "none" }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -446,46 +643,127 @@ fn json_num(x: f64, decimals: usize) -> String {
     }
 }
 
-fn write_json(throughput: &[Throughput], latency: &[Latency]) -> std::io::Result<PathBuf> {
+/// Median, min and max.
+fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.retain(|x| x.is_finite());
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let median = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    (median, xs[0], xs[n - 1])
+}
+
+/// One client and mode, summarised over its runs.
+struct Row {
+    client: Client,
+    mode: Mode,
+    rounds: usize,
+    events_per_s: (f64, f64, f64),
+    cpu_us_per_event: f64,
+    wire_bytes_per_event: f64,
+    idle: Option<IdleRun>,
+}
+
+fn rows(runs: &[ThroughputRun], idle: Vec<IdleRun>, modes: &[Mode]) -> Vec<Row> {
+    let mut idle = idle;
+    let mut out = Vec::new();
+    for &mode in modes {
+        for client in [Client::Shardbus, Client::Twilight] {
+            let mine: Vec<&ThroughputRun> = runs
+                .iter()
+                .filter(|r| r.client == client && r.mode == mode)
+                .collect();
+            let at = idle
+                .iter()
+                .position(|r| r.client == client && r.mode == mode);
+            out.push(Row {
+                client,
+                mode,
+                rounds: mine.len(),
+                events_per_s: spread(mine.iter().map(|r| r.events_per_s).collect()),
+                cpu_us_per_event: spread(mine.iter().map(|r| r.cpu_us_per_event).collect()).0,
+                wire_bytes_per_event: spread(mine.iter().map(|r| r.wire_bytes_per_event).collect())
+                    .0,
+                idle: at.map(|i| idle.remove(i)),
+            });
+        }
+    }
+    out
+}
+
+fn ratio(rows: &[Row], mode: Mode, f: impl Fn(&Row) -> f64) -> f64 {
+    let get = |client| {
+        rows.iter()
+            .find(|r| r.client == client && r.mode == mode)
+            .map_or(f64::NAN, &f)
+    };
+    get(Client::Shardbus) / get(Client::Twilight)
+}
+
+fn write_json(
+    rows: &[Row],
+    runs: &[ThroughputRun],
+    latency: &[Latency],
+) -> std::io::Result<PathBuf> {
     let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"workers\": {WORKERS},");
+    let _ = writeln!(out, "  \"sim_workers\": {WORKERS},");
     let _ = writeln!(out, "  \"guilds\": {GUILDS},");
-    out.push_str("  \"throughput\": [\n");
-    for (i, r) in throughput.iter().enumerate() {
-        let close_ms = r
-            .close_under_load
-            .map_or("null".to_owned(), |d| json_num(d.as_secs_f64() * 1e3, 1));
+    out.push_str("  \"rows\": [\n");
+    for (i, r) in rows.iter().enumerate() {
+        let idle = r.idle.as_ref();
         let _ = writeln!(
             out,
-            "    {{\"compress\":\"{}\",\"window_s\":{},\"events\":{},\"events_per_s\":{},\
-             \"generated_per_s\":{},\"sim_backlog\":{},\"in_transit\":{},\"seq_defects\":{},\
-             \"errors\":{},\"disconnects\":{},\"close_under_load_ms\":{}}}{}",
-            compress_name(r.compress),
-            json_num(r.window.as_secs_f64(), 3),
-            r.events,
-            json_num(r.events_per_s(), 1),
-            json_num(r.generated_per_s(), 1),
-            r.sim_backlog,
-            r.in_transit,
-            r.seq_defects,
-            r.errors,
-            r.disconnects,
-            close_ms,
-            if i + 1 < throughput.len() { "," } else { "" }
+            "    {{\"client\":\"{}\",\"compression\":\"{}\",\"rounds\":{},\"events_per_sec\":{},\
+             \"events_per_sec_min\":{},\"events_per_sec_max\":{},\"cpu_us_per_event\":{},\
+             \"wire_bytes_per_event\":{},\"idle_shards\":{},\"idle_heap_bytes_per_shard\":{},\
+             \"idle_rust_heap_bytes_per_shard\":{},\"all_ready_ms\":{},\"bucket_violations\":{}}}{}",
+            r.client.name(),
+            r.mode.name(),
+            r.rounds,
+            json_num(r.events_per_s.0, 1),
+            json_num(r.events_per_s.1, 1),
+            json_num(r.events_per_s.2, 1),
+            json_num(r.cpu_us_per_event, 3),
+            json_num(r.wire_bytes_per_event, 1),
+            idle.map_or(0, |i| i.shards),
+            json_num(idle.map_or(f64::NAN, |i| i.heap_per_shard), 0),
+            json_num(idle.map_or(f64::NAN, |i| i.rust_heap_per_shard), 0),
+            json_num(idle.map_or(f64::NAN, |i| i.all_ready_ms), 1),
+            idle.map_or("null".to_owned(), |i| i.bucket_violations.to_string()),
+            if i + 1 < rows.len() { "," } else { "" }
         );
     }
-    out.push_str("  ],\n");
-    out.push_str("  \"dispatch_to_subscriber_latency\": [\n");
+    out.push_str("  ],\n  \"throughput_runs\": [\n");
+    for (i, r) in runs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "    {{\"client\":\"{}\",\"compression\":\"{}\",\"events_per_sec\":{},\
+             \"cpu_us_per_event\":{},\"seq_defects\":{},\"errors\":{},\"close_under_load_ms\":{}}}{}",
+            r.client.name(),
+            r.mode.name(),
+            json_num(r.events_per_s, 1),
+            json_num(r.cpu_us_per_event, 3),
+            json_num(r.seq_defects, 0),
+            json_num(r.errors, 0),
+            json_num(r.close_ms, 1),
+            if i + 1 < runs.len() { "," } else { "" }
+        );
+    }
+    out.push_str("  ],\n  \"dispatch_to_subscriber_latency\": [\n");
     for (i, r) in latency.iter().enumerate() {
         let _ = writeln!(
             out,
-            "    {{\"compress\":\"{}\",\"rate_per_s\":{},\"warmup_s\":{},\"measured_s\":{},\
-             \"sent\":{},\"samples\":{},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{},\
+            "    {{\"client\":\"shardbus\",\"compression\":\"{}\",\"rate_per_s\":{},\"sent\":{},\
+             \"samples\":{},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"max_us\":{},\
              \"mean_us\":{},\"errors\":{},\"disconnects\":{}}}{}",
-            compress_name(r.compress),
+            r.compression.name(),
             r.rate,
-            json_num(LATENCY_WARMUP.as_secs_f64(), 3),
-            json_num(LATENCY_MEASURED.as_secs_f64(), 3),
             r.sent,
             r.samples.len(),
             json_num(r.percentile_us(0.50), 1),
@@ -506,66 +784,93 @@ fn write_json(throughput: &[Throughput], latency: &[Latency]) -> std::io::Result
     Ok(path)
 }
 
-fn print_tables(throughput: &[Throughput], latency: &[Latency]) {
+fn print_tables(rows: &[Row], runs: &[ThroughputRun], latency: &[Latency], secs: u64) {
     println!();
     println!(
-        "throughput: generator at full speed, {} s warm-up, then a {:.1} s window",
-        THROUGHPUT_WARMUP.as_secs(),
-        throughput.first().map_or(0.0, |r| r.window.as_secs_f64())
+        "end to end: sim at full speed -> one shard -> one MessageCreate consumer, \
+         {WARMUP_MS} ms warm-up, {secs} s window; median (min-max) over rounds, clients alternating"
     );
     println!(
-        "{:<12} {:>9} {:>10} {:>12} {:>12} {:>11} {:>8} {:>7} {:>6} {:>12}",
-        "compress",
-        "events",
+        "{:<12} {:<9} {:>26} {:>7} {:>9} {:>9} | idle: {:>9} {:>9} {:>8} {:>5}",
+        "compression",
+        "client",
         "events/s",
-        "generated/s",
-        "sim backlog",
-        "in transit",
-        "seq err",
-        "errors",
-        "disc",
-        "close (load)"
+        "ratio",
+        "CPU µs/ev",
+        "wire B/ev",
+        "heap/shd",
+        "rust/shd",
+        "ready ms",
+        "viol"
     );
-    for r in throughput {
-        let close = r.close_under_load.map_or("TIMEOUT".to_owned(), |d| {
-            format!("{:.1} ms", d.as_secs_f64() * 1e3)
-        });
+    for r in rows {
+        let (med, min, max) = r.events_per_s;
+        let ratio_s = if r.client == Client::Shardbus {
+            format!("{:.2}x", ratio(rows, r.mode, |r| r.events_per_s.0))
+        } else {
+            String::new()
+        };
+        let idle = r.idle.as_ref();
         println!(
-            "{:<12} {:>9} {:>10.0} {:>12.0} {:>12} {:>11} {:>8} {:>7} {:>6} {:>12}",
-            compress_name(r.compress),
-            r.events,
-            r.events_per_s(),
-            r.generated_per_s(),
-            r.sim_backlog,
-            r.in_transit,
-            r.seq_defects,
-            r.errors,
-            r.disconnects,
-            close
+            "{:<12} {:<9} {:>26} {:>7} {:>9.2} {:>9.0} | idle: {:>9.0} {:>9.0} {:>8.0} {:>5}",
+            r.mode.name(),
+            r.client.name(),
+            format!("{med:.0} ({min:.0}-{max:.0})"),
+            ratio_s,
+            r.cpu_us_per_event,
+            r.wire_bytes_per_event,
+            idle.map_or(f64::NAN, |i| i.heap_per_shard),
+            idle.map_or(f64::NAN, |i| i.rust_heap_per_shard),
+            idle.map_or(f64::NAN, |i| i.all_ready_ms),
+            idle.map_or("-".to_owned(), |i| i.bucket_violations.to_string()),
         );
     }
-    println!(
-        "sim backlog = queued in the sim, not yet written; in transit = written, not yet \
-         received by the subscriber (both at the window's end)"
-    );
+    for client in [Client::Shardbus, Client::Twilight] {
+        let heap = |mode| {
+            rows.iter()
+                .find(|r| r.client == client && r.mode == mode)
+                .and_then(|r| r.idle.as_ref())
+                .map_or(f64::NAN, |i| i.heap_per_shard)
+        };
+        println!(
+            "{}: decompression state per connection (idle heap over none's): zlib-stream {:.0} B, \
+             zstd-stream {:.0} B",
+            client.name(),
+            heap(Mode::Zlib) - heap(Mode::None),
+            heap(Mode::Zstd) - heap(Mode::None)
+        );
+    }
+    let closes: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.client == Client::Shardbus)
+        .map(|r| r.close_ms)
+        .collect();
+    let (med, _, max) = spread(closes);
+    println!("shardbus close(1000) under full load: median {med:.1} ms, max {max:.1} ms");
 
     println!();
     println!(
-        "dispatch-to-subscriber latency: {} msg/s, {:.1} s warm-up then {:.1} s measured \
-         (Sim::dispatch_to_shard -> sim queue/writer -> deflate -> loopback -> inflate -> \
-         decode -> bus -> subscriber)",
+        "shardbus dispatch-to-subscriber latency: {} msg/s, {:.1} s warm-up then {:.1} s measured",
         latency.first().map_or(0, |r| r.rate),
         LATENCY_WARMUP.as_secs_f64(),
         LATENCY_MEASURED.as_secs_f64()
     );
     println!(
         "{:<12} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
-        "compress", "samples", "p50 µs", "p90 µs", "p99 µs", "max µs", "mean µs", "errors", "disc"
+        "compression",
+        "samples",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "max µs",
+        "mean µs",
+        "errors",
+        "disc"
     );
     for r in latency {
         println!(
             "{:<12} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7} {:>6}",
-            compress_name(r.compress),
+            r.compression.name(),
             r.samples.len(),
             r.percentile_us(0.50),
             r.percentile_us(0.90),
@@ -576,68 +881,75 @@ fn print_tables(throughput: &[Throughput], latency: &[Latency]) {
             r.disconnects
         );
     }
-    let p50 = |compress: bool| {
-        latency
-            .iter()
-            .find(|r| r.compress == compress)
-            .map_or(f64::NAN, |r| r.percentile_us(0.50))
-    };
-    let (on, off) = (p50(true), p50(false));
-    if off > 10.0 * on {
-        println!(
-            "note: uncompressed p50 is {:.0}x the compressed one; the sim's sockets do not set \
-             TCP_NODELAY, so Nagle can hold its uncompressed frames (see the bench docs)",
-            off / on
-        );
-    }
-}
-
-async fn run() -> (Vec<Throughput>, Vec<Latency>) {
-    let window = Duration::from_secs(
-        env_u64("GATEWAY_SECS")
-            .unwrap_or(DEFAULT_WINDOW_SECS)
-            .max(1),
-    );
-    let rate = env_u64("GATEWAY_RATE").unwrap_or(DEFAULT_RATE).max(1);
-    let mut throughput_rows = Vec::new();
-    for compress in [true, false] {
-        eprintln!("throughput, compress={}", compress_name(compress));
-        throughput_rows.push(throughput(compress, window).await);
-    }
-    let mut latency_rows = Vec::new();
-    for compress in [true, false] {
-        eprintln!("latency, compress={}", compress_name(compress));
-        latency_rows.push(latency(compress, rate).await);
-    }
-    (throughput_rows, latency_rows)
 }
 
 fn main() {
-    eprintln!(
-        "gateway: sim -> 1 shard -> TypeMux -> 1 MessageCreate subscriber, loopback, \
-         {WORKERS}-worker runtime shared by sim and shard"
-    );
+    let secs = env_u64("GATEWAY_SECS")
+        .unwrap_or(DEFAULT_WINDOW_SECS)
+        .max(1);
+    let rounds = env_u64("GATEWAY_ROUNDS").unwrap_or(DEFAULT_ROUNDS).max(1);
+    let shards = env_u64("GATEWAY_SHARDS").unwrap_or(DEFAULT_SHARDS).max(1);
+    let rate = env_u64("GATEWAY_RATE").unwrap_or(DEFAULT_RATE).max(1);
+    let modes = modes();
+    let binaries = Binaries::build();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
         .build()
         .unwrap();
-    // Everything, the driver included, runs on the two workers.
-    let (throughput, latency) = runtime.block_on(async { tokio::spawn(run()).await.unwrap() });
+    let (runs, idle_runs, latency_rows) = runtime.block_on(async {
+        let mut runs = Vec::new();
+        for round in 0..rounds {
+            for &mode in &modes {
+                // Alternate which client goes first.
+                let order = if round % 2 == 0 {
+                    [Client::Shardbus, Client::Twilight]
+                } else {
+                    [Client::Twilight, Client::Shardbus]
+                };
+                for client in order {
+                    eprintln!(
+                        "round {round}: throughput, {} {}",
+                        client.name(),
+                        mode.name()
+                    );
+                    runs.push(throughput(&binaries, client, mode, secs).await);
+                }
+            }
+        }
+        let mut idle_runs = Vec::new();
+        for &mode in &modes {
+            for client in [Client::Shardbus, Client::Twilight] {
+                eprintln!("idle: {shards} shards, {} {}", client.name(), mode.name());
+                idle_runs.push(idle(&binaries, client, mode, shards).await);
+            }
+        }
+        let mut latency_rows = Vec::new();
+        for &mode in &modes {
+            eprintln!("latency, {}", mode.name());
+            latency_rows.push(tokio::spawn(latency(mode, rate)).await.unwrap());
+        }
+        (runs, idle_runs, latency_rows)
+    });
 
-    print_tables(&throughput, &latency);
-    match write_json(&throughput, &latency) {
+    let defects: f64 = runs
+        .iter()
+        .map(|r| r.seq_defects + r.errors + r.disconnects)
+        .chain(idle_runs.iter().map(|r| r.errors))
+        .chain(
+            latency_rows
+                .iter()
+                .map(|r| (r.errors + r.disconnects) as f64),
+        )
+        .sum();
+    let rows = rows(&runs, idle_runs, &modes);
+    print_tables(&rows, &runs, &latency_rows, secs);
+    match write_json(&rows, &runs, &latency_rows) {
         Ok(path) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("error: could not write gateway.json: {e}"),
     }
-
-    let defects: u64 = throughput
-        .iter()
-        .map(|r| r.seq_defects + r.errors + r.disconnects)
-        .chain(latency.iter().map(|r| r.errors + r.disconnects))
-        .sum();
-    assert_eq!(
-        defects, 0,
-        "the pipeline lost, repeated or reconnected (see the table)"
+    assert!(
+        defects == 0.0,
+        "a client lost, repeated or reconnected (see the tables)"
     );
 }

@@ -1,0 +1,247 @@
+//! The twilight-gateway side of `cargo bench --bench gateway`, the same modes
+//! and output as the shardbus client. twilight chooses compression at compile
+//! time (feature `zstd` over `zlib` over none), so the bench builds this
+//! binary once per mode; `--compression` only labels the result and is
+//! checked against the build.
+//!
+//! Events are read the way twilight's docs show: `next_event` with the wanted
+//! event types, which deserializes them into twilight-model's types.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use peer_common::{Args, Counting, Line};
+use tokio::sync::{mpsc, oneshot};
+use twilight_gateway::queue::Queue;
+use twilight_gateway::{
+    CloseFrame, ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
+};
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// What this binary was built with.
+const BUILT: &str = if cfg!(feature = "zstd") {
+    "zstd"
+} else if cfg!(feature = "zlib") {
+    "zlib"
+} else {
+    "none"
+};
+
+/// An identify queue with the sim's pacing: bucket `shard % max_concurrency`,
+/// one identify per bucket per window. (twilight's `InMemoryQueue` waits a
+/// fixed 5 s, Discord's window; the sim's is configurable.)
+#[derive(Debug)]
+struct PacedInner {
+    max_concurrency: u32,
+    window: Duration,
+    next: Mutex<Vec<tokio::time::Instant>>,
+}
+
+/// A cheap handle on one [`PacedInner`] (twilight's `Queue` is implemented
+/// for `&T`, not `Arc<T>`).
+#[derive(Debug, Clone)]
+struct Paced(Arc<PacedInner>);
+
+impl Queue for Paced {
+    fn enqueue(&self, shard: u32) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let now = tokio::time::Instant::now();
+        let at = {
+            let mut next = self.0.next.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = &mut next[(shard % self.0.max_concurrency) as usize];
+            let at = (*slot).max(now);
+            *slot = at + self.0.window;
+            at
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let _ = tx.send(());
+        });
+        rx
+    }
+}
+
+fn shard(args: &Args, id: u32, total: u32, queue: Paced) -> Shard<Paced> {
+    let config = ConfigBuilder::new(
+        args.str("token"),
+        Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT,
+    )
+    .proxy_url(args.str("url"))
+    .queue(queue)
+    .build();
+    Shard::with_config(ShardId::new(id, total), config)
+}
+
+fn paced(max_concurrency: u32, window: Duration) -> Paced {
+    let now = tokio::time::Instant::now();
+    Paced(Arc::new(PacedInner {
+        max_concurrency,
+        window,
+        next: Mutex::new(vec![now; max_concurrency as usize]),
+    }))
+}
+
+async fn throughput(args: Args) {
+    let mut shard = shard(&args, 0, 1, paced(1, Duration::from_millis(100)));
+    let wanted = EventTypeFlags::MESSAGE_CREATE | EventTypeFlags::READY;
+    let mut errors = 0u64;
+    loop {
+        match shard.next_event(wanted).await {
+            Some(Ok(Event::Ready(_))) => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                errors += 1;
+                eprintln!("twilight-client: {e}");
+            }
+            None => panic!("the shard stream ended before READY"),
+        }
+    }
+    peer_common::say_ready();
+
+    let events = Arc::new(AtomicU64::new(0));
+    let counted = events.clone();
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut prev = 0u64;
+        let mut seq_defects = 0u64;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop_rx => break,
+                event = shard.next_event(wanted) => match event {
+                    Some(Ok(Event::MessageCreate(msg))) => {
+                        // twilight does not hand the sequence number to
+                        // the user; count ids instead of gaps.
+                        let id = msg.id.get();
+                        if prev != 0 && id <= prev {
+                            seq_defects += 1;
+                        }
+                        prev = id;
+                        std::hint::black_box(msg.content.len());
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        errors += 1;
+                        eprintln!("twilight-client: {e}");
+                    }
+                    None => break,
+                },
+            }
+        }
+        (shard, errors, seq_defects)
+    });
+
+    tokio::time::sleep(args.millis("warmup-ms", 1000)).await;
+    let (e0, c0, t0) = (
+        events.load(Ordering::Relaxed),
+        peer_common::cpu_secs(),
+        Instant::now(),
+    );
+    tokio::time::sleep(Duration::from_secs(args.num("secs", 5))).await;
+    let (e1, c1, secs) = (
+        events.load(Ordering::Relaxed),
+        peer_common::cpu_secs(),
+        t0.elapsed(),
+    );
+    let _ = stop_tx.send(());
+    let (mut shard, errors, seq_defects) = reader.await.unwrap_or_else(|e| panic!("{e}"));
+
+    let closing = Instant::now();
+    shard.close(CloseFrame::NORMAL);
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(item) = shard.next_event(EventTypeFlags::empty()).await {
+            if matches!(item, Ok(Event::GatewayClose(_))) {
+                break;
+            }
+        }
+    })
+    .await
+    .is_ok();
+    let close_ms = if closed {
+        closing.elapsed().as_secs_f64() * 1e3
+    } else {
+        f64::NAN
+    };
+    Line::default()
+        .str("client", "twilight")
+        .str("compression", BUILT)
+        .num("events", (e1 - e0) as f64)
+        .num("secs", secs.as_secs_f64())
+        .num("cpu_secs", c1 - c0)
+        .num("seq_defects", seq_defects as f64)
+        .num("errors", errors as f64)
+        .num("disconnects", 0.0)
+        .num("close_ms", close_ms)
+        .print();
+}
+
+async fn idle(args: Args) {
+    let total = u32::try_from(args.num("shards", 200)).unwrap_or(u32::MAX);
+    let max_concurrency = u32::try_from(args.num("max-concurrency", 16)).unwrap_or(1);
+    let queue = paced(max_concurrency, args.millis("window-ms", 5000));
+    let (heap0, total0) = (peer_common::rust_heap(), peer_common::total_heap());
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<u32>();
+    for id in 0..total {
+        let mut shard = shard(&args, id, total, queue.clone());
+        let (ready_tx, errors) = (ready_tx.clone(), errors.clone());
+        // One task per shard keeps it polled: heartbeats need it.
+        tokio::spawn(async move {
+            while let Some(event) = shard.next_event(EventTypeFlags::READY).await {
+                match event {
+                    Ok(Event::Ready(_)) => {
+                        let _ = ready_tx.send(id);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("twilight-client: shard {id}: {e}");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(ready_tx);
+    let mut ready = vec![false; total as usize];
+    let mut left = total;
+    while left > 0 {
+        let Some(id) = ready_rx.recv().await else {
+            break;
+        };
+        if !std::mem::replace(&mut ready[id as usize], true) {
+            left -= 1;
+        }
+    }
+    let all_ready = started.elapsed();
+    tokio::time::sleep(args.millis("settle-ms", 3000)).await;
+    let (heap1, total1) = (peer_common::rust_heap(), peer_common::total_heap());
+    let per = |a: usize, b: usize| (b.saturating_sub(a)) as f64 / f64::from(total);
+    Line::default()
+        .str("client", "twilight")
+        .str("compression", BUILT)
+        .num("shards", f64::from(total))
+        .num("all_ready_ms", all_ready.as_secs_f64() * 1e3)
+        .num("rust_heap_per_shard", per(heap0, heap1))
+        .num("heap_per_shard", per(total0, total1))
+        .num("rss", peer_common::rss() as f64)
+        .num("errors", errors.load(Ordering::Relaxed) as f64)
+        .print();
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let asked = args.str("compression");
+    assert_eq!(asked, BUILT, "this twilight-client was built for {BUILT}");
+    match args.mode() {
+        "throughput" => throughput(args).await,
+        "idle" => idle(args).await,
+        other => panic!("unknown mode {other:?}: throughput or idle"),
+    }
+}
