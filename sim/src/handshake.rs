@@ -173,6 +173,12 @@ impl Shared {
             let since = now.duration_since(prev);
             if since < self.config.identify_window {
                 drop(state);
+                tracing::warn!(
+                    shard = shard.id,
+                    bucket,
+                    since_previous_ms = since.as_secs_f64() * 1e3,
+                    "identify too early for its bucket: invalid session"
+                );
                 self.log_with(|log| {
                     log.identifies.push(IdentifyRecord {
                         at,
