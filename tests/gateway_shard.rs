@@ -884,7 +884,12 @@ async fn every_way_a_connection_ends_posts_the_same_stages() {
         let expected: &[Stage] = if resumes {
             &[Stage::Resuming, Stage::Connected]
         } else {
-            &[Stage::Connecting, Stage::Identifying, Stage::Connected]
+            &[
+                Stage::Queued,
+                Stage::Connecting,
+                Stage::Identifying,
+                Stage::Connected,
+            ]
         };
         assert_eq!(&seen[1..], expected, "{fault:?}");
     }
@@ -1073,6 +1078,59 @@ async fn a_second_member_request_inside_the_window_is_a_typed_rate_limit() {
     assert!(
         chunks.try_recv().is_err(),
         "no chunk for the limited request"
+    );
+    finish(&shard, &sim).await;
+}
+
+/// A queue that records how many connections the sim had seen when each
+/// shard asked for its turn, then lets it go.
+struct RecordingQueue {
+    connections: Arc<dyn Fn() -> usize + Send + Sync>,
+    seen: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl shardbus::gateway::IdentifyQueue for RecordingQueue {
+    fn acquire(
+        &self,
+        _shard: shardbus::model::ShardId,
+    ) -> shardbus::BoxFuture<'static, shardbus::gateway::IdentifyPermit> {
+        self.seen.lock().unwrap().push((self.connections)());
+        Box::pin(async { shardbus::gateway::IdentifyPermit::unpaced() })
+    }
+}
+
+#[tokio::test]
+async fn a_new_session_waits_for_its_identify_turn_before_it_connects() {
+    let sim = Arc::new(sim(test_config()).await);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let counter = sim.clone();
+    let queue = RecordingQueue {
+        connections: Arc::new(move || counter.log().connections.len()),
+        seen: seen.clone(),
+    };
+    let bus = TypeMux::new();
+    let mut stages = bus.subscribe::<ShardStage>();
+    let shard = Shard::spawn(config(&sim, true).identify_queue(Arc::new(queue)), bus);
+    let first = stages_until_connected(&mut stages).await;
+    let fresh = [
+        Stage::Queued,
+        Stage::Connecting,
+        Stage::Identifying,
+        Stage::Connected,
+    ];
+    assert_eq!(first, fresh);
+    // A fresh session: the turn came before the socket was opened, so a
+    // shard waiting in a long queue holds no connection.
+    sim.fault(
+        FaultTarget::Shard(0),
+        Fault::InvalidSession { resumable: false },
+    );
+    let again = stages_until_connected(&mut stages).await;
+    assert_eq!(&again[1..], &fresh[..]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [0, 1],
+        "each identify turn was asked before its connection opened"
     );
     finish(&shard, &sim).await;
 }

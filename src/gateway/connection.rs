@@ -32,7 +32,6 @@ use super::runner::{Outcome, Resumable, Runner};
 use super::shard::Control;
 use super::socket::{self, Socket};
 use super::stage::Stage;
-use crate::bus::BoxFuture;
 use crate::model::Seq;
 use crate::sync::lock;
 
@@ -57,8 +56,9 @@ struct Connection {
     stalled: bool,
     /// Whether Ready or Resumed arrived.
     established: bool,
-    /// Waiting for the identify queue.
-    identify_wait: Option<BoxFuture<'static, IdentifyPermit>>,
+    /// The identify queue's turn for a new session, granted before the
+    /// socket opened.
+    permit: Option<IdentifyPermit>,
     /// An identify or resume to send, with the identify's permit.
     handshake: Option<(String, Option<IdentifyPermit>)>,
     /// Whether a heartbeat is to be sent (requests coalesce).
@@ -70,7 +70,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(socket: Socket, inflater: Option<Decompressor>) -> Self {
+    fn new(socket: Socket, inflater: Option<Decompressor>, permit: Option<IdentifyPermit>) -> Self {
         let now = Instant::now();
         // Until Hello: a provisional reserve, and no heartbeat timer.
         let provisional = Duration::from_secs(41);
@@ -84,7 +84,7 @@ impl Connection {
             acked: true,
             stalled: false,
             established: false,
-            identify_wait: None,
+            permit,
             handshake: None,
             beat: false,
             outbox_at: now,
@@ -128,6 +128,21 @@ impl Runner {
     /// established (Ready or Resumed).
     pub(crate) async fn connection(&mut self) -> (Outcome, bool) {
         let resuming = self.session.is_some();
+        // A new session takes its identify turn before it connects: a shard
+        // waiting in the queue keeps no socket open, and shards that start
+        // together connect a bucket round at a time instead of all at once.
+        let permit = if resuming {
+            None
+        } else {
+            self.set_stage(Stage::Queued);
+            tokio::select! {
+                biased;
+                control = self.control.recv() => {
+                    return (self.control_unconnected(control), false);
+                }
+                permit = self.config.queue.acquire(self.config.shard) => Some(permit),
+            }
+        };
         self.set_stage(if resuming {
             Stage::Resuming
         } else {
@@ -161,7 +176,7 @@ impl Runner {
             }
         };
         let inflater = Decompressor::new(self.config.compression, self.config.max_payload);
-        let mut conn = Connection::new(socket, inflater);
+        let mut conn = Connection::new(socket, inflater, permit);
         let outcome = self.run_connection(&mut conn).await;
         (outcome, conn.established)
     }
@@ -212,12 +227,6 @@ impl Runner {
                     if delivered.is_err() {
                         socket::close(&mut conn.socket, CloseCode::NORMAL).await;
                         return Outcome::BusStopped;
-                    }
-                }
-                permit = wait_for(&mut conn.identify_wait), if conn.identify_wait.is_some() => {
-                    conn.identify_wait = None;
-                    if let Some(outcome) = self.queue_identify(conn, permit) {
-                        return outcome;
                     }
                 }
                 () = sleep_until(conn.command_at), if self.held.is_some() && conn.established => {
@@ -376,7 +385,13 @@ impl Runner {
             }
             None => {
                 self.set_stage(Stage::Identifying);
-                conn.identify_wait = Some(self.config.queue.acquire(self.config.shard));
+                // The turn was taken before connecting; a connection
+                // without one (none opens so) ends rather than identify
+                // unpaced.
+                let Some(permit) = conn.permit.take() else {
+                    return Some(Outcome::ended(Cause::Lost, None));
+                };
+                return self.queue_identify(conn, permit);
             }
         }
         None
@@ -595,14 +610,6 @@ async fn front(
 ) -> Result<usize, crate::bus::MuxClosed> {
     match posts.front_mut() {
         Some(post) => post.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Awaits an optional future (pending forever when `None`).
-async fn wait_for<T>(wait: &mut Option<BoxFuture<'static, T>>) -> T {
-    match wait.as_mut() {
-        Some(wait) => wait.await,
         None => std::future::pending().await,
     }
 }

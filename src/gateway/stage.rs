@@ -17,10 +17,14 @@ pub struct ShardStage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Stage {
+    /// Waiting for the identify queue's turn for a new session. The socket
+    /// opens only once the turn has come, so a shard far back in a long
+    /// queue holds no connection.
+    Queued,
     /// Opening a websocket.
     Connecting,
-    /// Identifying a new session (waiting for the identify queue, then for
-    /// Ready).
+    /// Identifying a new session (the identify is sent once Hello arrives,
+    /// then the shard waits for Ready).
     Identifying,
     /// Resuming the previous session.
     Resuming,
