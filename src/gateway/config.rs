@@ -48,8 +48,9 @@ pub struct GatewayConfig {
     pub(crate) properties: IdentifyProperties,
     /// The presence to identify with.
     pub(crate) presence: Option<serde_json::Value>,
-    /// The dispatch types to decode.
-    pub(crate) registry: EventRegistry,
+    /// The dispatch types to decode: the built-in set is one allocation
+    /// shared by every shard, copied only when a shard registers its own.
+    pub(crate) registry: Arc<EventRegistry>,
     /// Paces identifies.
     pub(crate) queue: Arc<dyn IdentifyQueue>,
     /// The largest payload accepted, after decompression.
@@ -74,7 +75,7 @@ impl GatewayConfig {
             large_threshold: 250,
             properties: IdentifyProperties::default(),
             presence: None,
-            registry: EventRegistry::with_defaults(),
+            registry: EventRegistry::shared_defaults(),
             queue: Arc::new(LocalIdentifyQueue::new(1)),
             max_payload: 64 << 20,
             backoff_max: Duration::from_secs(60),
@@ -128,7 +129,7 @@ impl GatewayConfig {
     /// Registers a dispatch type (a custom event, or a replacement for a
     /// built-in one).
     pub fn register_event<T: DispatchEvent>(mut self) -> Self {
-        self.registry.register::<T>();
+        Arc::make_mut(&mut self.registry).register::<T>();
         self
     }
 
@@ -173,5 +174,51 @@ impl fmt::Debug for GatewayConfig {
             .field("compression", &self.compression)
             .field("registry", &self.registry)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::DispatchMeta;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Custom {
+        #[serde(skip)]
+        meta: DispatchMeta,
+    }
+
+    impl crate::gateway::Event for Custom {
+        fn op(&self) -> crate::gateway::OpCode {
+            crate::gateway::OpCode::Dispatch
+        }
+
+        fn event_type(&self) -> crate::gateway::EventType {
+            Self::EVENT_TYPE
+        }
+    }
+
+    impl DispatchEvent for Custom {
+        const EVENT_TYPE: crate::gateway::EventType =
+            crate::gateway::EventType::from_static("SHARDBUS_CUSTOM");
+
+        fn set_meta(&mut self, meta: DispatchMeta) {
+            self.meta = meta;
+        }
+    }
+
+    #[test]
+    fn shards_share_the_built_in_registry_until_one_registers_its_own() {
+        let a = GatewayConfig::new("t", Intents::GUILDS);
+        let b = GatewayConfig::new("t", Intents::GUILDS).shard(1, 2);
+        assert!(
+            Arc::ptr_eq(&a.registry, &b.registry),
+            "one copy per process"
+        );
+        let custom = b.register_event::<Custom>();
+        assert!(!Arc::ptr_eq(&a.registry, &custom.registry));
+        assert!(custom.registry.contains("SHARDBUS_CUSTOM"));
+        assert!(custom.registry.contains("MESSAGE_CREATE"), "defaults kept");
+        assert!(!a.registry.contains("SHARDBUS_CUSTOM"), "others unchanged");
     }
 }

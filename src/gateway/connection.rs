@@ -164,7 +164,11 @@ impl Runner {
             }
             // Boxed: the handshake's state is large and only lives while
             // connecting, so it should not stay in the shard task's future.
-            connected = Box::pin(socket::connect(&url, self.config.max_payload)) => connected,
+            connected = Box::pin(socket::connect(
+                &url,
+                self.config.max_payload,
+                self.config.compression.read_buffer_size(),
+            )) => connected,
         };
         let socket = match connected {
             Ok(socket) => socket,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use crate::bus::{MuxClosed, TypeMux};
 
@@ -83,6 +84,15 @@ impl EventRegistry {
         let mut registry = Self::new();
         super::events::register_builtin(&mut registry);
         registry
+    }
+
+    /// The [`with_defaults`](Self::with_defaults) registry, built once per
+    /// process and shared.
+    pub(crate) fn shared_defaults() -> Arc<Self> {
+        static DEFAULTS: OnceLock<Arc<EventRegistry>> = OnceLock::new();
+        DEFAULTS
+            .get_or_init(|| Arc::new(Self::with_defaults()))
+            .clone()
     }
 
     /// Registers `T` for dispatches named `T::EVENT_TYPE`, replacing any

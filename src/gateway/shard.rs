@@ -21,7 +21,8 @@
 //! (op 9 `false`, 4003, 4007, 4009), fatal (4004, 4010–4014) or shutdown;
 //! the decision is one pure function (`decide`). Each end posts the same
 //! stages: [`Stage::Disconnected`], then [`Stage::Resuming`] or
-//! [`Stage::Connecting`] for the next connection, or [`Stage::Stopped`].
+//! [`Stage::Queued`] (a new session: the identify turn, then [`Stage::Connecting`])
+//! for the next connection, or [`Stage::Stopped`].
 //! Before reconnecting, every event already read is delivered, so a resume
 //! from the last sequence number loses and repeats nothing.
 
@@ -100,7 +101,7 @@ impl Shard {
         let (tx, rx) = mpsc::channel(64);
         let (control_tx, control_rx) = mpsc::channel(4);
         let state = Arc::new(ShardState {
-            stage: watch::Sender::new(Stage::Connecting),
+            stage: watch::Sender::new(Stage::Queued),
             latency: Mutex::new(None),
             last_error: Mutex::new(None),
         });

@@ -16,12 +16,17 @@ use crate::bus::BoxError;
 /// The websocket.
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Opens the websocket, refusing messages over `max_payload` bytes.
-pub(crate) async fn connect(url: &str, max_payload: usize) -> Result<Socket, BoxError> {
+/// Opens the websocket, refusing messages over `max_payload` bytes and
+/// reading up to `read_buffer` bytes per call.
+pub(crate) async fn connect(
+    url: &str,
+    max_payload: usize,
+    read_buffer: usize,
+) -> Result<Socket, BoxError> {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
-        .read_buffer_size(16 * 1024);
+        .read_buffer_size(read_buffer);
     let connector = Connector::Rustls(tls_config()?);
     let (socket, _response) =
         tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, Some(connector))
