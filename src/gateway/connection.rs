@@ -407,13 +407,13 @@ impl Runner {
         message: Option<Result<Message, tungstenite::Error>>,
     ) -> Option<Outcome> {
         match message {
-            Some(Ok(Message::Text(text))) => self.on_payload(conn, text.as_bytes()).await,
+            Some(Ok(Message::Text(text))) => self.on_payload(conn, text.as_str()).await,
             Some(Ok(Message::Binary(data))) => {
                 let Some(mut inflater) = conn.inflater.take() else {
-                    return self.on_payload(conn, &data).await;
+                    return self.on_bytes(conn, &data).await;
                 };
                 let outcome = match inflater.push(&data) {
-                    Ok(Inflated::Payload(payload)) => self.on_payload(conn, payload).await,
+                    Ok(Inflated::Payload(payload)) => self.on_bytes(conn, payload).await,
                     Ok(Inflated::Partial) => None,
                     Ok(Inflated::TooLarge { len }) => {
                         // Skipped in the stream; the connection goes on.
@@ -468,7 +468,19 @@ impl Runner {
     }
 
     /// Handles one whole payload.
-    async fn on_payload(&mut self, conn: &mut Connection, text: &[u8]) -> Option<Outcome> {
+    /// A payload from a binary message (inflated, or sent uncompressed).
+    async fn on_bytes(&mut self, conn: &mut Connection, payload: &[u8]) -> Option<Outcome> {
+        match std::str::from_utf8(payload) {
+            Ok(text) => self.on_payload(conn, text).await,
+            Err(e) => {
+                // Not UTF-8, so not JSON: reported and skipped.
+                self.report(GatewayErrorKind::Decode(Box::new(e)), false);
+                None
+            }
+        }
+    }
+
+    async fn on_payload(&mut self, conn: &mut Connection, text: &str) -> Option<Outcome> {
         let frame = match Frame::parse(text) {
             Ok(frame) => frame,
             Err(e) => {
@@ -478,7 +490,7 @@ impl Runner {
             }
         };
         match frame.op {
-            OpCode::Dispatch => self.on_dispatch(conn, &frame),
+            OpCode::Dispatch => self.on_dispatch(conn, &frame, text),
             // The server asks for a beat now.
             OpCode::Heartbeat => conn.want_beat(),
             OpCode::HeartbeatAck => {
@@ -524,7 +536,7 @@ impl Runner {
         None
     }
 
-    fn on_dispatch(&mut self, conn: &mut Connection, frame: &Frame<'_>) {
+    fn on_dispatch(&mut self, conn: &mut Connection, frame: &Frame<'_>, text: &str) {
         let seq = frame.s.map(Seq);
         let event_type = frame.t.as_deref().unwrap_or_default();
         if let (Some(seq), Some(session)) = (seq, self.session.as_mut()) {
@@ -536,7 +548,7 @@ impl Runner {
             session.seq = seq;
         }
         match event_type {
-            "READY" => match serde_json::from_str::<ReadyInfo>(frame.data()) {
+            "READY" => match frame.decode::<ReadyInfo>(text) {
                 Ok(ready) => {
                     self.session = Some(Resumable {
                         session_id: ready.session_id,
@@ -568,11 +580,26 @@ impl Runner {
             shard: self.config.shard,
             seq: seq.unwrap_or_default(),
         };
-        match self
-            .config
-            .registry
-            .decode(event_type, frame.data(), meta, &self.bus)
-        {
+        let mut decoded =
+            self.config
+                .registry
+                .decode(event_type, frame.data(), frame.exact, meta, &self.bus);
+        if !frame.exact && matches!(decoded, Decoded::Failed(_) | Decoded::Unchecked) {
+            // The fast path's `d` may have run past the value (a key after
+            // it): read the envelope exactly and decode again.
+            decoded = match Frame::parse_exact(text) {
+                Ok(exact) => {
+                    self.config
+                        .registry
+                        .decode(event_type, exact.data(), true, meta, &self.bus)
+                }
+                Err(e) => {
+                    self.report(GatewayErrorKind::Decode(Box::new(e)), false);
+                    return;
+                }
+            };
+        }
+        match decoded {
             Decoded::Post(mut post) => {
                 // Deliver at once if nobody is behind; otherwise the loop
                 // stops reading until this post completes.
@@ -581,7 +608,7 @@ impl Runner {
                     self.posts.push_back(post);
                 }
             }
-            Decoded::Unwanted => {}
+            Decoded::Unwanted | Decoded::Unchecked => {}
             Decoded::Failed(e) => {
                 self.report(
                     GatewayErrorKind::DispatchDecode {

@@ -71,6 +71,8 @@ pub(crate) enum Decoded {
     Unwanted,
     /// Its `d` did not match the registered type.
     Failed(serde_json::Error),
+    /// An [`UnknownDispatch`] is wanted, and `d` must be checked first.
+    Unchecked,
 }
 
 impl EventRegistry {
@@ -113,11 +115,16 @@ impl EventRegistry {
         self.entries.contains_key(event_type)
     }
 
-    /// Decodes one dispatch and prepares its post.
+    /// Decodes one dispatch and prepares its post. `exact` says whether
+    /// `data` is known to be one JSON value; decoding a registered type
+    /// checks that itself, but an [`UnknownDispatch`] would carry `data`
+    /// as it is, so it is not made from unchecked data
+    /// ([`Decoded::Unchecked`]).
     pub(crate) fn decode(
         &self,
         event_type: &str,
         data: &str,
+        exact: bool,
         meta: DispatchMeta,
         bus: &TypeMux,
     ) -> Decoded {
@@ -127,6 +134,7 @@ impl EventRegistry {
                 Err(e) => Decoded::Failed(e),
             },
             Some(_) => Decoded::Unwanted,
+            None if !exact && bus.has_subscribers::<UnknownDispatch>() => Decoded::Unchecked,
             None if bus.has_subscribers::<UnknownDispatch>() => {
                 let unknown = UnknownDispatch {
                     event_type: EventType::from(event_type.to_owned()),
