@@ -115,6 +115,8 @@ async fn throughput(args: Args) {
         t0.elapsed(),
     );
 
+    // Read before closing: the close itself posts a Disconnected stage.
+    let disconnected = disconnects.load(Ordering::Relaxed);
     // A close while the traffic still runs must get through the read loop.
     let closing = Instant::now();
     let closed = tokio::time::timeout(
@@ -136,7 +138,7 @@ async fn throughput(args: Args) {
         .num("cpu_secs", c1 - c0)
         .num("seq_defects", seq_defects.load(Ordering::Relaxed) as f64)
         .num("errors", errors.load(Ordering::Relaxed) as f64)
-        .num("disconnects", disconnects.load(Ordering::Relaxed) as f64)
+        .num("disconnects", disconnected as f64)
         .num("close_ms", close_ms)
         .print();
 }
