@@ -435,4 +435,19 @@ mod tests {
         assert!(bus.inner.topics.load().is_empty());
         assert_eq!(bus.inner.inflight.load(SeqCst), 0);
     }
+
+    /// A post that passed the `stopped` check just before `stop` closed its
+    /// ring (the race the uncounted fast path leaves open) fails as a post
+    /// after `stop` does, rather than reporting `Ok(0)`.
+    #[tokio::test]
+    async fn a_post_that_finds_its_ring_closed_fails() {
+        let bus = TypeMux::new();
+        let _rx = bus.subscribe::<u32>();
+        // What `stop` does once no post is in flight, without `stopped` set.
+        for topic in bus.inner.topics.load().values() {
+            topic.close();
+        }
+        assert_eq!(bus.post(1u32).await, Err(MuxClosed));
+        assert_eq!(bus.inner.inflight.load(SeqCst), 0);
+    }
 }
