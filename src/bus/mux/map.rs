@@ -123,9 +123,12 @@ pub(super) struct Inner {
     write: Mutex<()>,
     /// Per-subscriber capacity of every topic.
     capacity: usize,
-    /// Set by `stop`; posts check it after counting themselves in flight.
+    /// Set by `stop`; posts check it first, and again after counting
+    /// themselves in flight when they must wait.
     stopped: AtomicBool,
-    /// Posts in flight.
+    /// Posts in flight: those waiting for room in a ring or serving
+    /// multi-type and lossy subscribers (the fast path is not counted; see
+    /// the module docs).
     inflight: AtomicUsize,
     /// Notified when the last post in flight ends after `stop`.
     idle: Notify,
