@@ -5,8 +5,15 @@
 //! subscriber checks that it sees each sequence number exactly once and in order.
 //! The clock starts when every subscriber is ready (a barrier shared with the
 //! producer) and stops when the last subscriber has seen its stream end. The
-//! figure reported is delivered events per second (events received, summed over
-//! subscribers, divided by elapsed time), best of the runs of each configuration.
+//! figure is delivered events per second (events received, summed over
+//! subscribers, divided by elapsed time).
+//!
+//! Runs are made in rounds: each round runs every implementation once, back
+//! to back, starting with a different one each round, so load on a shared
+//! machine that drifts over the minutes of a bench lands on all of them
+//! alike. Each figure is reported as the median and the spread (min..max)
+//! over the rounds, and each ratio is taken within a round (run `i` over the
+//! other implementation's run `i`), then summarised the same way.
 //!
 //! Implementations, all with a per-subscriber buffer of 128:
 //! - `typemux`: [`shardbus::TypeMux`], `subscribe::<Ev>()` + `recv()`, `post`, then `stop`.
@@ -23,13 +30,20 @@
 //! `HANG` with the producer's and subscribers' progress.
 //!
 //! Run: `cargo bench --bench fanout`. Results are printed as a table and written
-//! to `target/bench/fanout.json` (under `CARGO_TARGET_DIR` if set).
+//! to `target/bench/fanout.json` (under `CARGO_TARGET_DIR` if set): one object
+//! per configuration with `events_per_sec` (best run) and `ratio_vs_best_peer`
+//! (best over best) as before, plus `events_per_sec_{min,median,max}`,
+//! `runs_events_per_sec` (by round), and the per-round ratio spreads
+//! `ratio_vs_best_peer_*`, `ratio_vs_async_broadcast_*`, `ratio_vs_mpsc_fanout_*`.
 //!
 //! Environment:
 //! - `FANOUT_EVENTS=N`: events per run for 1 and 8 subscribers (default 1,000,000);
 //!   64 subscribers get `N / 5` (default 200,000). Use e.g. `FANOUT_EVENTS=20000`
 //!   for a quick run.
-//! - `FANOUT_RUNS=N`: runs per configuration (default 3, best is reported).
+//! - `FANOUT_RUNS=N`: rounds per fan-out, so runs per configuration (default 5).
+//! - `FANOUT_SUBS=1,8`: measure only these subscriber counts (of 1, 8, 64).
+//! - `FANOUT_IMPLS=typemux,mpsc_fanout`: measure only these implementations
+//!   (ratios against one left out are `n/a`); for profiling one of them.
 //! - `FANOUT_TIMEOUT_SECS=N`: per-run timeout before a run counts as hung (default 60).
 //!
 //! Command-line arguments (`--bench` from `cargo bench`, filters) are ignored.
@@ -513,83 +527,204 @@ impl Status {
     }
 }
 
+/// Min, median and max of a set of samples.
+#[derive(Clone, Copy)]
+struct Spread {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+impl Spread {
+    /// `None` for no samples. The median of an even count is the mean of
+    /// the middle two.
+    fn of(samples: &[f64]) -> Option<Self> {
+        let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Self {
+            min: v[0],
+            median,
+            max: v[n - 1],
+        })
+    }
+}
+
 /// The reported result of one (impl, subscribers) configuration.
 struct Row {
     imp: Impl,
     subs: usize,
     events: u64,
-    /// Best deliveries per second over the runs (None when no run completed).
-    best_eps: Option<f64>,
+    /// Deliveries per second of each run, by run index (`None`: the run did
+    /// not complete, or the configuration stopped after a hang or defect).
+    rates: Vec<Option<f64>>,
     /// Largest loss of any run.
     lost: u64,
     status: Status,
-    ratio: Option<f64>,
+    /// Paired per-run ratios (this row's run `i` over the other's run `i`,
+    /// both measured back to back in round `i`), against the best lossless
+    /// peer of that round, `async_broadcast` and `mpsc_fanout`.
+    vs_best_peer: Option<Spread>,
+    vs_async_broadcast: Option<Spread>,
+    vs_mpsc: Option<Spread>,
 }
 
-fn run_config(imp: Impl, subs: usize, events: u64, cfg: &Config, notes: &mut Vec<String>) -> Row {
-    let mut best_eps: Option<f64> = None;
-    let mut lost = 0;
-    let mut status = Status::Ok;
-    let mut rates = Vec::new();
-    for run in 1..=cfg.runs {
-        match run_once(imp, subs, events, cfg.timeout) {
-            Outcome::Done {
-                delivered,
-                lost: l,
-                elapsed,
-                short_sends,
-            } => {
-                let eps = delivered as f64 / elapsed.as_secs_f64().max(1e-9);
-                rates.push(eps / 1e6);
-                best_eps = Some(best_eps.map_or(eps, |b| b.max(eps)));
-                lost = lost.max(l);
-                if l > 0 {
-                    status = Status::Lossy;
+impl Row {
+    fn completed(&self) -> Vec<f64> {
+        self.rates.iter().flatten().copied().collect()
+    }
+
+    fn spread(&self) -> Option<Spread> {
+        if matches!(self.status, Status::Hang | Status::Defect) {
+            return None;
+        }
+        Spread::of(&self.completed())
+    }
+
+    fn best(&self) -> Option<f64> {
+        self.spread().map(|s| s.max)
+    }
+}
+
+/// Runs every selected implementation at `subs` subscribers, `cfg.runs`
+/// rounds. Each round runs every implementation once, back to back, starting
+/// with a different one each round, so machine load that drifts over the
+/// minutes of a bench lands on all of them alike and each round's ratios
+/// compare runs made seconds apart.
+fn run_fan_out(
+    subs: usize,
+    events: u64,
+    impls: &[Impl],
+    cfg: &Config,
+    notes: &mut Vec<String>,
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = impls
+        .iter()
+        .map(|&imp| Row {
+            imp,
+            subs,
+            events,
+            rates: vec![None; cfg.runs],
+            lost: 0,
+            status: Status::Ok,
+            vs_best_peer: None,
+            vs_async_broadcast: None,
+            vs_mpsc: None,
+        })
+        .collect();
+    for run in 0..cfg.runs {
+        for k in 0..rows.len() {
+            let row = &mut rows[(run + k) % impls.len()];
+            if matches!(row.status, Status::Hang | Status::Defect) {
+                continue;
+            }
+            let imp = row.imp;
+            match run_once(imp, subs, events, cfg.timeout) {
+                Outcome::Done {
+                    delivered,
+                    lost: l,
+                    elapsed,
+                    short_sends,
+                } => {
+                    let eps = delivered as f64 / elapsed.as_secs_f64().max(1e-9);
+                    row.rates[run] = Some(eps);
+                    row.lost = row.lost.max(l);
+                    if l > 0 {
+                        row.status = Status::Lossy;
+                        notes.push(format!(
+                            "{} x{subs} run {}: lost {l} of {} deliveries",
+                            imp.name(),
+                            run + 1,
+                            events * subs as u64
+                        ));
+                    }
+                    if short_sends > 0 {
+                        notes.push(format!(
+                            "{} x{subs} run {}: {short_sends} of {events} sends reported \
+                             delivery to a count other than {subs} subscribers",
+                            imp.name(),
+                            run + 1
+                        ));
+                    }
+                }
+                Outcome::Hang(diag) => {
                     notes.push(format!(
-                        "{} x{subs} run {run}: lost {l} of {} deliveries",
+                        "HANG {} x{subs} run {}: {diag}",
                         imp.name(),
-                        events * subs as u64
+                        run + 1
                     ));
+                    row.status = Status::Hang;
                 }
-                if short_sends > 0 {
+                Outcome::Defect(msg) => {
                     notes.push(format!(
-                        "{} x{subs} run {run}: {short_sends} of {events} sends reported \
-                         delivery to a count other than {subs} subscribers",
-                        imp.name()
+                        "DEFECT {} x{subs} run {}: {msg}",
+                        imp.name(),
+                        run + 1
                     ));
+                    row.status = Status::Defect;
                 }
-            }
-            Outcome::Hang(diag) => {
-                notes.push(format!("HANG {} x{subs} run {run}: {diag}", imp.name()));
-                status = Status::Hang;
-                break;
-            }
-            Outcome::Defect(msg) => {
-                notes.push(format!("DEFECT {} x{subs} run {run}: {msg}", imp.name()));
-                status = Status::Defect;
-                break;
             }
         }
     }
-    if matches!(status, Status::Hang | Status::Defect) {
-        best_eps = None;
+
+    // Per-round references: the best eligible (lossless, completed) peer
+    // of each round, and the two named baselines.
+    let rates_of = |imp: Impl| -> Vec<Option<f64>> {
+        rows.iter()
+            .find(|r| r.imp == imp && r.status == Status::Ok)
+            .map_or_else(|| vec![None; cfg.runs], |r| r.rates.clone())
+    };
+    let best_peer: Vec<Option<f64>> = (0..cfg.runs)
+        .map(|run| {
+            rows.iter()
+                .filter(|r| r.imp.is_peer() && r.status == Status::Ok)
+                .filter_map(|r| r.rates[run])
+                .max_by(f64::total_cmp)
+        })
+        .collect();
+    let async_broadcast = rates_of(Impl::AsyncBroadcast);
+    let mpsc = rates_of(Impl::MpscFanout);
+    let paired = |mine: &[Option<f64>], theirs: &[Option<f64>]| -> Option<Spread> {
+        let ratios: Vec<f64> = mine
+            .iter()
+            .zip(theirs)
+            .filter_map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) if *b > 0.0 => Some(a / b),
+                _ => None,
+            })
+            .collect();
+        Spread::of(&ratios)
+    };
+    for r in &mut rows {
+        if matches!(r.status, Status::Hang | Status::Defect) {
+            continue;
+        }
+        r.vs_best_peer = paired(&r.rates, &best_peer);
+        r.vs_async_broadcast = paired(&r.rates, &async_broadcast);
+        r.vs_mpsc = paired(&r.rates, &mpsc);
     }
-    let runs: Vec<String> = rates.iter().map(|r| format!("{r:.2}")).collect();
-    eprintln!(
-        "  {:<26} x{subs:<3} {events:>9} events: runs [{}] M deliveries/s, {}",
-        imp.name(),
-        runs.join(", "),
-        status.name()
-    );
-    Row {
-        imp,
-        subs,
-        events,
-        best_eps,
-        lost,
-        status,
-        ratio: None,
+    for r in &rows {
+        let runs: Vec<String> = r
+            .rates
+            .iter()
+            .map(|x| x.map_or_else(|| "-".to_owned(), |e| format!("{:.2}", e / 1e6)))
+            .collect();
+        eprintln!(
+            "  {:<26} x{subs:<3} {events:>9} events: runs [{}] M deliveries/s, {}",
+            r.imp.name(),
+            runs.join(", "),
+            r.status.name()
+        );
     }
+    rows
 }
 
 fn target_dir() -> PathBuf {
@@ -615,7 +750,17 @@ fn json_f64(v: Option<f64>, decimals: usize) -> String {
     }
 }
 
-fn write_json(rows: &[Row]) -> std::io::Result<PathBuf> {
+/// `"<name>_min":..,"<name>_median":..,"<name>_max":..`.
+fn json_spread(name: &str, s: Option<Spread>, decimals: usize) -> String {
+    format!(
+        "\"{name}_min\":{},\"{name}_median\":{},\"{name}_max\":{}",
+        json_f64(s.map(|s| s.min), decimals),
+        json_f64(s.map(|s| s.median), decimals),
+        json_f64(s.map(|s| s.max), decimals),
+    )
+}
+
+fn write_json(rows: &[Row], best_peer: impl Fn(usize) -> Option<f64>) -> std::io::Result<PathBuf> {
     let mut out = String::from("[\n");
     for (i, r) in rows.iter().enumerate() {
         let lost = if matches!(r.status, Status::Hang | Status::Defect) {
@@ -623,16 +768,27 @@ fn write_json(rows: &[Row]) -> std::io::Result<PathBuf> {
         } else {
             r.lost.to_string()
         };
+        let best_ratio = match (r.best(), best_peer(r.subs)) {
+            (Some(e), Some(p)) if p > 0.0 => Some(e / p),
+            _ => None,
+        };
+        let runs: Vec<String> = r.rates.iter().map(|x| json_f64(*x, 1)).collect();
         let _ = writeln!(
             out,
             "  {{\"impl\":\"{}\",\"subscribers\":{},\"events\":{},\"events_per_sec\":{},\
-             \"lost\":{},\"ratio_vs_best_peer\":{},\"status\":\"{}\"}}{}",
+             {},\"runs_events_per_sec\":[{}],\
+             \"lost\":{},\"ratio_vs_best_peer\":{},{},{},{},\"status\":\"{}\"}}{}",
             r.imp.name(),
             r.subs,
             r.events,
-            json_f64(r.best_eps, 1),
+            json_f64(r.best(), 1),
+            json_spread("events_per_sec", r.spread(), 1),
+            runs.join(","),
             lost,
-            json_f64(r.ratio, 4),
+            json_f64(best_ratio, 4),
+            json_spread("ratio_vs_best_peer", r.vs_best_peer, 4),
+            json_spread("ratio_vs_async_broadcast", r.vs_async_broadcast, 4),
+            json_spread("ratio_vs_mpsc_fanout", r.vs_mpsc, 4),
             r.status.name(),
             if i + 1 < rows.len() { "," } else { "" }
         );
@@ -645,17 +801,56 @@ fn write_json(rows: &[Row]) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
+/// The items of `all` named in the comma-separated environment variable
+/// `var` (all of them when it is unset), in `all`'s order.
+fn env_select<T: Copy + std::fmt::Debug>(var: &str, all: &[T], name: fn(&T) -> String) -> Vec<T> {
+    let Ok(raw) = std::env::var(var) else {
+        return all.to_vec();
+    };
+    let wanted: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .collect();
+    let picked: Vec<T> = all
+        .iter()
+        .copied()
+        .filter(|item| wanted.contains(&name(item).as_str()))
+        .collect();
+    if picked.len() != wanted.len() {
+        let names: Vec<String> = all.iter().map(name).collect();
+        eprintln!("warning: {var}={raw:?}: the choices are {names:?}");
+    }
+    picked
+}
+
+fn fmt_spread(s: Option<Spread>, scale: f64, unit: &str) -> String {
+    s.map_or_else(
+        || "-".to_owned(),
+        |s| {
+            format!(
+                "{:.2}{unit} [{:.2}..{:.2}]",
+                s.median / scale,
+                s.min / scale,
+                s.max / scale
+            )
+        },
+    )
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; filters and other arguments are ignored too.
     let base = env_u64("FANOUT_EVENTS").unwrap_or(DEFAULT_EVENTS);
     let cfg = Config {
         events_base: base,
-        runs: env_u64("FANOUT_RUNS").map_or(3, |n| n as usize),
+        runs: env_u64("FANOUT_RUNS").map_or(5, |n| n as usize),
         timeout: Duration::from_secs(env_u64("FANOUT_TIMEOUT_SECS").unwrap_or(60)),
     };
+    let fan_outs = env_select("FANOUT_SUBS", &FAN_OUTS, usize::to_string);
+    let impls = env_select("FANOUT_IMPLS", &IMPLS, |i| i.name().to_owned());
     eprintln!(
-        "fanout: {} worker threads, capacity {CAPACITY}, {} runs per configuration (best reported), \
-         {} events for 1/8 subscribers, {} for 64",
+        "fanout: {} worker threads, capacity {CAPACITY}, {} rounds per fan-out (each runs every \
+         implementation once, interleaved), {} events for 1/8 subscribers, {} for 64",
         WORKERS,
         cfg.runs,
         cfg.events_base,
@@ -665,96 +860,94 @@ fn main() {
     let total = Instant::now();
     let mut notes = Vec::new();
     let mut rows = Vec::new();
-    for &subs in &FAN_OUTS {
+    for &subs in &fan_outs {
         let events = events_for(cfg.events_base, subs);
-        for &imp in &IMPLS {
-            rows.push(run_config(imp, subs, events, &cfg, &mut notes));
-        }
+        rows.extend(run_fan_out(subs, events, &impls, &cfg, &mut notes));
     }
 
-    // Best eligible (lossless, completed) peer per fan-out.
-    let best_peer = |subs: usize| -> Option<(Impl, f64)> {
+    // Best eligible (lossless, completed) peer per fan-out, by best run
+    // (the old `ratio_vs_best_peer` field).
+    let best_peer = |subs: usize| -> Option<f64> {
         rows.iter()
             .filter(|r| r.subs == subs && r.imp.is_peer() && r.status == Status::Ok)
-            .filter_map(|r| r.best_eps.map(|e| (r.imp, e)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .filter_map(Row::best)
+            .max_by(f64::total_cmp)
     };
-    let peers: Vec<Option<(Impl, f64)>> = FAN_OUTS.iter().map(|&s| best_peer(s)).collect();
-    for r in &mut rows {
-        let peer = FAN_OUTS
-            .iter()
-            .position(|&s| s == r.subs)
-            .and_then(|i| peers[i]);
-        r.ratio = match (r.best_eps, peer) {
-            (Some(e), Some((_, p))) if p > 0.0 => Some(e / p),
-            _ => None,
-        };
-    }
 
     println!();
-    println!("impl | subscribers | events | M deliveries/s | lost | ratio_vs_best_peer");
-    println!("---|---:|---:|---:|---:|---:");
+    println!(
+        "impl | subscribers | events | M deliveries/s median [min..max] | lost | \
+         vs best peer | vs async_broadcast | vs mpsc_fanout"
+    );
+    println!("---|---:|---:|---:|---:|---:|---:|---:");
     for r in &rows {
-        let eps = r
-            .best_eps
-            .map_or_else(|| "-".to_owned(), |e| format!("{:.2}", e / 1e6));
-        let ratio = r
-            .ratio
-            .map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}x"));
-        let (lost, ratio) = match r.status {
-            Status::Ok => (r.lost.to_string(), ratio),
-            Status::Lossy => (format!("{} LOSSY", r.lost), format!("{ratio} LOSSY")),
-            Status::Hang => ("HANG".to_owned(), "HANG".to_owned()),
-            Status::Defect => ("DEFECT".to_owned(), "DEFECT".to_owned()),
+        let ratio = |s: Option<Spread>| fmt_spread(s, 1.0, "x");
+        let (lost, flag) = match r.status {
+            Status::Ok => (r.lost.to_string(), ""),
+            Status::Lossy => (format!("{} LOSSY", r.lost), " LOSSY"),
+            Status::Hang => ("HANG".to_owned(), " HANG"),
+            Status::Defect => ("DEFECT".to_owned(), " DEFECT"),
         };
         println!(
-            "{} | {} | {} | {} | {} | {}",
+            "{} | {} | {} | {} | {} | {}{flag} | {}{flag} | {}{flag}",
             r.imp.name(),
             r.subs,
             r.events,
-            eps,
+            fmt_spread(r.spread(), 1e6, ""),
             lost,
-            ratio
+            ratio(r.vs_best_peer),
+            ratio(r.vs_async_broadcast),
+            ratio(r.vs_mpsc),
         );
     }
     println!();
     println!(
-        "(M deliveries/s = events x subscribers received / elapsed, best of {} runs;",
+        "(M deliveries/s = events x subscribers received / elapsed: median [min..max] of {} \
+         rounds; ratios are per round, each run over the other's run of the same round, \
+         median [min..max];",
         cfg.runs
     );
     println!(
-        " lost = worst run; best peer = faster lossless of async_broadcast, tokio_broadcast_lossless)"
+        " lost = worst run; best peer = faster lossless of async_broadcast, \
+         tokio_broadcast_lossless in that round)"
     );
     println!();
 
-    let find = |imp: Impl, subs: usize| rows.iter().find(|r| r.imp == imp && r.subs == subs);
-    for (i, &subs) in FAN_OUTS.iter().enumerate() {
-        let peer = peers[i].map_or_else(
-            || "no lossless peer completed".to_owned(),
-            |(p, e)| format!("best peer {} at {:.2} M/s", p.name(), e / 1e6),
-        );
-        let mux =
-            find(Impl::TypeMux, subs).and_then(|r| r.ratio.filter(|_| r.status == Status::Ok));
-        let feed = find(Impl::Feed, subs)
-            .filter(|r| r.status == Status::Ok)
-            .and_then(|r| r.best_eps);
-        let mpsc = find(Impl::MpscFanout, subs)
-            .filter(|r| r.status == Status::Ok)
-            .and_then(|r| r.best_eps);
-        let feed_vs_mpsc = match (feed, mpsc) {
-            (Some(f), Some(m)) if m > 0.0 => Some(f / m),
-            _ => None,
-        };
-        let verdict = |v: Option<f64>, target: f64| match v {
-            Some(v) if v >= target => format!("{v:.3}x (target >= {target}: met)"),
-            Some(v) => format!("{v:.3}x (target >= {target}: MISSED)"),
-            None => format!("n/a (target >= {target}: not measurable)"),
-        };
+    let find = |imp: Impl, subs: usize| {
+        rows.iter()
+            .find(|r| r.imp == imp && r.subs == subs && r.status == Status::Ok)
+    };
+    let verdict = |v: Option<Spread>, target: f64| match v {
+        Some(s) if s.min >= target => format!(
+            "{:.3}x [{:.3}..{:.3}] (target >= {target}: met in every round)",
+            s.median, s.min, s.max
+        ),
+        Some(s) if s.median >= target => format!(
+            "{:.3}x [{:.3}..{:.3}] (target >= {target}: met by the median)",
+            s.median, s.min, s.max
+        ),
+        Some(s) => format!(
+            "{:.3}x [{:.3}..{:.3}] (target >= {target}: MISSED)",
+            s.median, s.min, s.max
+        ),
+        None => format!("n/a (target >= {target}: not measurable)"),
+    };
+    for &subs in &fan_outs {
+        let mux = find(Impl::TypeMux, subs);
+        let feed = find(Impl::Feed, subs);
         println!(
-            "x{subs:<2}: typemux / best peer = {}; feed / mpsc_fanout = {}; {peer}",
-            verdict(mux, 1.0),
-            verdict(feed_vs_mpsc, 0.9),
+            "x{subs:<2}: typemux / best peer = {}; feed / mpsc_fanout = {}",
+            verdict(mux.and_then(|r| r.vs_best_peer), 1.0),
+            verdict(feed.and_then(|r| r.vs_mpsc), 0.9),
         );
+        if subs == 1 {
+            // Issue 9: one subscriber is the common case.
+            println!(
+                "x1 : typemux / async_broadcast = {}; typemux / mpsc_fanout = {}",
+                verdict(mux.and_then(|r| r.vs_async_broadcast), 1.2),
+                verdict(mux.and_then(|r| r.vs_mpsc), 1.0),
+            );
+        }
     }
 
     if !notes.is_empty() {
@@ -765,7 +958,7 @@ fn main() {
         }
     }
 
-    match write_json(&rows) {
+    match write_json(&rows, best_peer) {
         Ok(path) => println!("\nwrote {}", path.display()),
         Err(e) => eprintln!("\nerror: could not write fanout.json: {e}"),
     }

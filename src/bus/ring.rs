@@ -274,6 +274,11 @@ impl<T> Ring<T> {
         lock(&self.state)
     }
 
+    /// Whether the ring has been closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Whether any receiver is attached.
     pub(crate) fn has_receivers(&self) -> bool {
         self.receivers.load(Ordering::Acquire) > 0

@@ -8,6 +8,7 @@
 //! - `map`: the [`TypeMux`] handle, its `TypeId` map of topics, posting, and
 //!   the stop protocol (posts in flight are counted; `stop` waits for them,
 //!   then closes every topic).
+//! - `index`: the lock-free table posts find their topic in.
 //! - `topic`: one event type's subscribers, and the one path a post takes
 //!   to its ring (a `RingPost`: written at once if there is room, else
 //!   parked until there is).
@@ -17,6 +18,7 @@
 //!
 //! Delivery semantics are stated once, on [`TypeMux`].
 
+mod index;
 mod many;
 mod map;
 mod state;
