@@ -103,6 +103,9 @@ async fn throughput(args: Args) {
     peer_common::say_ready();
 
     let window = peer_common::measure(&args, &events).await;
+    // Read before the close below, whose own Disconnected stage is no lost
+    // connection.
+    let disconnects = disconnects.load(Ordering::Relaxed);
 
     // A close while the traffic still runs must get through the read loop.
     let closing = Instant::now();
@@ -118,7 +121,7 @@ async fn throughput(args: Args) {
         window,
         seq_defects: seq_defects.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
-        disconnects: disconnects.load(Ordering::Relaxed),
+        disconnects,
         close_ms: peer_common::ms_since_if(closed, closing),
     }
     .print();
