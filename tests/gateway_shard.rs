@@ -5,64 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::gateway::{
+    LIMIT, Msg, Running, config, expect_messages, finish, message, message_create_event,
+    resume_through, sim, start, test_config, wait_stage,
+};
 use serde::Deserialize;
 use shardbus::TypeMux;
 use shardbus::gateway::{
-    DispatchEvent, DispatchMeta, Event, EventType, GatewayConfig, GatewayError, Intents, OpCode,
-    Shard, ShardStage, Stage,
+    DispatchMeta, GatewayConfig, GatewayError, Intents, OpCode, Shard, ShardStage, Stage,
 };
-use shardbus_sim::{Fault, FaultTarget, Sim, SimConfig};
+use shardbus_sim::{Fault, FaultTarget, SimConfig};
 use tokio::time::timeout;
-
-/// The test's own MESSAGE_CREATE model: only what it checks.
-#[derive(Debug, Deserialize)]
-struct Msg {
-    content: String,
-    #[serde(skip)]
-    meta: DispatchMeta,
-}
-
-/// Makes a test model with a `meta` field a MESSAGE_CREATE dispatch type.
-macro_rules! message_create_event {
-    ($ty:ty) => {
-        impl Event for $ty {
-            fn op(&self) -> OpCode {
-                OpCode::Dispatch
-            }
-
-            fn event_type(&self) -> EventType {
-                Self::EVENT_TYPE
-            }
-        }
-
-        impl DispatchEvent for $ty {
-            const EVENT_TYPE: EventType = EventType::MESSAGE_CREATE;
-
-            fn set_meta(&mut self, meta: DispatchMeta) {
-                self.meta = meta;
-            }
-        }
-    };
-}
-
-message_create_event!(Msg);
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// The tests' server settings: no generated traffic, fast heartbeats and
-/// identify windows. The server's identify window is a quarter of the
-/// client queue's ([`config`]), so no scheduling delay on a loaded machine
-/// can land two identifies inside it.
-fn test_config() -> SimConfig {
-    SimConfig {
-        rate: 0.0,
-        guilds: 4,
-        identify_window: Duration::from_millis(25),
-        heartbeat_interval: Duration::from_millis(500),
-        resume_window: Duration::from_secs(30),
-        ..SimConfig::default()
-    }
-}
 
 /// [`test_config`] with room for user commands: at 500 ms, heartbeats alone
 /// would fill the 120-per-minute budget; at 2 s, 30 beats a minute are
@@ -74,82 +29,6 @@ fn command_room_config() -> SimConfig {
     }
 }
 
-async fn sim(config: SimConfig) -> Sim {
-    Sim::start(config).await.unwrap()
-}
-
-fn config(sim: &Sim, compress: bool) -> GatewayConfig {
-    GatewayConfig::new(sim.token(), Intents::GUILDS | Intents::GUILD_MESSAGES)
-        .gateway_url(sim.gateway_url())
-        .compress(compress)
-        .shard(0, sim.config().shards)
-        .register_event::<Msg>()
-        .reconnect_backoff_max(Duration::from_millis(200))
-        .identify_queue(Arc::new(shardbus::shard::LocalIdentifyQueue::with_window(
-            1,
-            Duration::from_millis(100),
-        )))
-}
-
-async fn wait_stage(stages: &mut shardbus::EventStream<ShardStage>, want: Stage) {
-    timeout(LIMIT, async {
-        while let Some(stage) = stages.recv().await {
-            if stage.stage == want {
-                return;
-            }
-        }
-        panic!("stage stream ended before {want:?}");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {want:?} within {LIMIT:?}"));
-}
-
-/// A guild message: needs `GUILD_MESSAGES`, which the shard asks for.
-/// A shard connected to the simulator, and its stage stream.
-struct Running {
-    bus: TypeMux,
-    stages: shardbus::EventStream<ShardStage>,
-    shard: Shard,
-}
-
-/// Closes the shard (ending its session) and stops the simulator.
-async fn finish(shard: &Shard, sim: &Sim) {
-    shard
-        .handle()
-        .close(shardbus::gateway::CloseCode::NORMAL)
-        .await;
-    sim.shutdown().await;
-}
-
-/// Starts a shard (zlib-stream on) posting into `bus`; returns once it is
-/// connected.
-async fn start(sim: &Sim, bus: TypeMux) -> Running {
-    let mut stages = bus.subscribe::<ShardStage>();
-    let shard = Shard::spawn(config(sim, true), bus.clone());
-    wait_stage(&mut stages, Stage::Connected).await;
-    Running { bus, stages, shard }
-}
-
-fn message(i: u64) -> serde_json::Value {
-    serde_json::json!({
-        "id": (1000 + i).to_string(),
-        "channel_id": "1",
-        "guild_id": "81384788765712384",
-        "content": format!("m{i}"),
-        "author": {"id": "5", "username": "u", "discriminator": "0", "avatar": null},
-        "timestamp": "2026-11-21T00:00:00.000000+00:00",
-        "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
-        "attachments": [], "embeds": [], "pinned": false, "type": 0
-    })
-}
-
-async fn expect_messages(rx: &mut shardbus::EventStream<Msg>, range: std::ops::Range<u64>) {
-    for i in range {
-        let msg = timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
-        assert_eq!(msg.content, format!("m{i}"));
-    }
-}
-
 #[tokio::test]
 async fn identifies_and_delivers_dispatches_in_order_with_their_shard() {
     for compress in [true, false] {
@@ -157,7 +36,7 @@ async fn identifies_and_delivers_dispatches_in_order_with_their_shard() {
         let bus = TypeMux::new();
         let mut stages = bus.subscribe::<ShardStage>();
         let mut messages = bus.subscribe::<Msg>();
-        let shard = Shard::spawn(config(&sim, compress), bus.clone());
+        let shard = Shard::spawn(config(&sim).compress(compress), bus.clone());
         wait_stage(&mut stages, Stage::Connected).await;
         for i in 0..50 {
             sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(i));
@@ -196,18 +75,7 @@ async fn resumes_after_each_fault_without_losing_or_repeating() {
         Fault::Close(4000),
         Fault::Zombie,
     ] {
-        for _ in 0..10 {
-            sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(next));
-            next += 1;
-        }
-        sim.fault(FaultTarget::Shard(0), fault);
-        // Sent while the shard is away: replayed on resume.
-        for _ in 0..10 {
-            sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(next));
-            next += 1;
-        }
-        wait_stage(&mut stages, Stage::Resuming).await;
-        wait_stage(&mut stages, Stage::Connected).await;
+        resume_through(&sim, &mut stages, fault, &mut next).await;
     }
     expect_messages(&mut messages, 0..next).await;
     assert!(messages.try_recv().is_err(), "nothing repeated");
@@ -231,9 +99,7 @@ async fn an_invalid_token_is_fatal_and_stops_the_shard() {
     let bus = TypeMux::new();
     let mut errors = bus.subscribe::<GatewayError>();
     let shard = Shard::spawn(
-        config(&sim, true)
-            .shard(0, 1)
-            .gateway_url(sim.gateway_url()),
+        config(&sim).shard(0, 1).gateway_url(sim.gateway_url()),
         bus.clone(),
     );
     drop(shard);
@@ -669,7 +535,7 @@ async fn close_and_commands_are_not_starved_by_unlimited_traffic() {
     let bus = TypeMux::new();
     let mut stages = bus.subscribe::<ShardStage>();
     let mut messages = bus.subscribe::<Msg>();
-    let shard = Shard::spawn(config(&sim, true), bus.clone());
+    let shard = Shard::spawn(config(&sim), bus.clone());
     wait_stage(&mut stages, Stage::Connected).await;
     // A reader keeps the bus flowing, so the socket always has a frame.
     let reader = tokio::spawn(async move {
@@ -779,7 +645,7 @@ async fn a_panicking_shard_is_a_fatal_error_not_a_clean_stop() {
     let mut errors = bus.subscribe::<GatewayError>();
     let _bombs = bus.subscribe::<Bomb>();
     let session =
-        shardbus::Session::with_config(config(&sim, true).register_event::<Bomb>(), bus.clone());
+        shardbus::Session::with_config(config(&sim).register_event::<Bomb>(), bus.clone());
     timeout(LIMIT, session.open()).await.unwrap().unwrap();
     let mut bomb = message(0);
     bomb["content"] = "boom".into();
@@ -904,7 +770,10 @@ async fn an_oversized_dispatch_is_reported_and_skipped_never_looped() {
         let mut stages = bus.subscribe::<ShardStage>();
         let mut errors = bus.subscribe::<GatewayError>();
         let mut messages = bus.subscribe::<Msg>();
-        let shard = Shard::spawn(config(&sim, compress).max_payload(64 * 1024), bus.clone());
+        let shard = Shard::spawn(
+            config(&sim).compress(compress).max_payload(64 * 1024),
+            bus.clone(),
+        );
         wait_stage(&mut stages, Stage::Connected).await;
         sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(0));
         let mut huge = message(99);
@@ -953,7 +822,7 @@ async fn an_oversized_dispatch_is_reported_and_skipped_never_looped() {
 async fn a_session_opens_again_after_close() {
     let sim = sim(test_config()).await;
     let bus = TypeMux::new();
-    let session = shardbus::Session::with_config(config(&sim, true), bus.clone());
+    let session = shardbus::Session::with_config(config(&sim), bus.clone());
     for round in 1..=2 {
         timeout(LIMIT, session.open()).await.unwrap().unwrap();
         assert!(session.gateway_is_alive(), "round {round}");
@@ -985,9 +854,7 @@ async fn many_shards_identify_with_no_bucket_violation() {
     ));
     let shards: Vec<Shard> = (0..SHARDS)
         .map(|id| {
-            let config = config(&sim, true)
-                .shard(id, SHARDS)
-                .identify_queue(queue.clone());
+            let config = config(&sim).shard(id, SHARDS).identify_queue(queue.clone());
             Shard::spawn(config, bus.clone())
         })
         .collect();
@@ -1110,7 +977,10 @@ async fn a_new_session_waits_for_its_identify_turn_before_it_connects() {
     };
     let bus = TypeMux::new();
     let mut stages = bus.subscribe::<ShardStage>();
-    let shard = Shard::spawn(config(&sim, true).identify_queue(Arc::new(queue)), bus);
+    let shard = Shard::spawn(
+        config(&sim).compress(true).identify_queue(Arc::new(queue)),
+        bus,
+    );
     let first = stages_until_connected(&mut stages).await;
     let fresh = [
         Stage::Queued,

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use flate2::{Decompress, FlushDecompress};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
+use shardbus_sim::testing::ZstdDecoder;
 use shardbus_sim::{Compression, Sim, SimConfig};
 use tokio_tungstenite::tungstenite::Message;
-use zstd_safe::{DCtx, InBuffer, OutBuffer};
 
 const SHARDS: u32 = 16;
 const SUFFIX: [u8; 4] = [0, 0, 0xff, 0xff];
@@ -56,28 +56,11 @@ fn inflate(d: &mut Decompress, input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Decode one zstd-stream message (a whole payload) into `out`.
-fn zstd_decode(d: &mut DCtx<'_>, input: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    let mut src = InBuffer::around(input);
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity().max(4096));
-        }
-        let pos = out.len();
-        let mut buf = OutBuffer::around_pos(out, pos);
-        d.decompress_stream(&mut buf, &mut src).unwrap();
-        if src.pos() == input.len() && out.len() < out.capacity() {
-            return;
-        }
-    }
-}
-
 /// A client's decompressor.
 enum Decoder {
     Text,
     Zlib(Decompress, Vec<u8>),
-    Zstd(DCtx<'static>),
+    Zstd(ZstdDecoder),
 }
 
 async fn client(
@@ -88,7 +71,10 @@ async fn client(
     ready: Arc<tokio::sync::Barrier>,
 ) {
     let (query, mut decoder) = match mode {
-        Compression::ZstdStream => ("&compress=zstd-stream", Decoder::Zstd(DCtx::create())),
+        Compression::ZstdStream => (
+            "&compress=zstd-stream",
+            Decoder::Zstd(ZstdDecoder::new().unwrap()),
+        ),
         Compression::ZlibStream => (
             "&compress=zlib-stream",
             Decoder::Zlib(Decompress::new(true), Vec::new()),
@@ -136,7 +122,7 @@ async fn client(
                 counters
                     .wire_bytes
                     .fetch_add(b.len() as u64, Ordering::Relaxed);
-                zstd_decode(d, b, &mut out);
+                d.decode_into(b, &mut out).unwrap();
                 &out
             }
             _ => continue,

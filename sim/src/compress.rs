@@ -18,9 +18,11 @@ use serde::Serialize;
 
 mod zlib;
 mod zstd;
+mod zstd_decoder;
 
 pub(crate) use zlib::{ZlibStream, split};
 pub(crate) use zstd::ZstdStream;
+pub use zstd_decoder::{ZstdDecodeError, ZstdDecoder};
 
 /// The transport compression of one gateway connection, as its client asked
 /// for it with the `compress` query parameter.

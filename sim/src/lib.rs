@@ -22,6 +22,8 @@ mod shared;
 mod sim;
 mod stats;
 mod template;
+#[doc(hidden)]
+pub mod testing;
 mod world;
 
 pub use compress::Compression;

@@ -5,27 +5,21 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, Event, WAIT, config, start, two_ready_shards};
+use common::{Client, Event, WAIT, config, start, two_ready_shards, wait_session_state};
 use serde_json::json;
-use shardbus_sim::{Closer, Fault, FaultTarget, SessionId, SessionState, Sim, SimConfig};
+use shardbus_sim::{Closer, Fault, FaultTarget, SessionState, Sim, SimConfig};
 
 /// A sim and one identified client on shard [0, 1] that has read its GUILD_CREATEs;
 /// returns (session_id, last seq).
 async fn setup(sim: &Sim, c: &mut Client) -> (String, u64) {
-    let ready = c.ready(sim, [0, 1]).await;
-    let n = ready["d"]["guilds"].as_array().unwrap().len();
-    let mut last = 1;
-    for _ in 0..n {
-        last = c.dispatch("GUILD_CREATE").await["s"].as_u64().unwrap();
-    }
-    (ready["d"]["session_id"].as_str().unwrap().to_owned(), last)
+    let (session, _, last) = c.ready_session(sim).await;
+    (session, last)
 }
 
 async fn can_resume(sim: &Sim, session: &str, seq: u64) -> bool {
     let mut r = Client::resume_url(sim, &sim.resume_gateway_url(), false).await;
     r.hello().await;
-    r.send(json!({ "op": 6, "d": { "token": sim.token(), "session_id": session, "seq": seq } }))
-        .await;
+    r.resume(sim.token(), session, seq).await;
     loop {
         let p = r.payload().await;
         if p["op"] == 9 {
@@ -35,15 +29,6 @@ async fn can_resume(sim: &Sim, session: &str, seq: u64) -> bool {
             return true;
         }
     }
-}
-
-async fn state_of(sim: &Sim, session: &str, want: SessionState) {
-    sim.wait_for_stats(WAIT, |s| {
-        s.session(&SessionId(session.to_owned()))
-            .is_some_and(|x| x.state == want)
-    })
-    .await
-    .unwrap();
 }
 
 #[tokio::test]
@@ -92,28 +77,13 @@ async fn resume_on_the_same_connection_after_invalid_session_true() {
         Fault::InvalidSession { resumable: true },
     );
     assert_eq!(c.op(9).await["d"], true);
-    state_of(&sim, &session, SessionState::Detached).await;
+    wait_session_state(&sim, &session, SessionState::Detached).await;
     for n in 0..3 {
         sim.dispatch(g, "MESSAGE_CREATE", json!({ "content": format!("m{n}") }));
     }
-    c.send(json!({ "op": 6, "d": { "token": sim.token(), "session_id": session, "seq": last } }))
-        .await;
-    let mut contents = Vec::new();
-    loop {
-        let p = c.payload().await;
-        if p["op"] == 11 {
-            continue;
-        }
-        assert_eq!(p["op"], 0, "{p}");
-        assert_eq!(p["s"], last + 1, "seqs must be consecutive: {p}");
-        last += 1;
-        if p["t"] == "RESUMED" {
-            break;
-        }
-        contents.push(p["d"]["content"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(contents, ["m0", "m1", "m2"]);
-    state_of(&sim, &session, SessionState::Live).await;
+    c.resume(sim.token(), &session, last).await;
+    assert_eq!(c.replay(&mut last).await, ["m0", "m1", "m2"]);
+    wait_session_state(&sim, &session, SessionState::Live).await;
     sim.shutdown().await;
 }
 
@@ -152,7 +122,7 @@ async fn not_authenticated_after_invalid_session_true_invalidates_the_session() 
     c.send(json!({ "op": 3, "d": { "since": null, "activities": [], "status": "online", "afk": false } }))
         .await;
     assert_eq!(c.close_code().await.0, Some(4003));
-    state_of(&sim, &session, SessionState::Invalid).await;
+    wait_session_state(&sim, &session, SessionState::Invalid).await;
     assert!(!can_resume(&sim, &session, last).await);
     sim.shutdown().await;
 }
@@ -164,7 +134,7 @@ async fn close_4003_invalidates_the_session() {
     let (session, last) = setup(&sim, &mut c).await;
     sim.fault(FaultTarget::Shard(0), Fault::Close(4003));
     assert_eq!(c.close_code().await.0, Some(4003));
-    state_of(&sim, &session, SessionState::Invalid).await;
+    wait_session_state(&sim, &session, SessionState::Invalid).await;
     assert!(!can_resume(&sim, &session, last).await);
     sim.shutdown().await;
 }
@@ -180,7 +150,7 @@ async fn invalid_session_false_invalidates_the_session() {
     );
     let p = c.op(9).await;
     assert_eq!(p["d"], false);
-    state_of(&sim, &session, SessionState::Invalid).await;
+    wait_session_state(&sim, &session, SessionState::Invalid).await;
     assert!(!can_resume(&sim, &session, last).await);
     // The connection may identify again.
     tokio::time::sleep(sim.config().identify_window).await;
@@ -196,7 +166,7 @@ async fn drop_ends_the_connection_without_a_close_frame() {
     let (session, last) = setup(&sim, &mut c).await;
     sim.fault(FaultTarget::All, Fault::Drop);
     assert!(matches!(c.ended().await, Some(Event::Ended)));
-    state_of(&sim, &session, SessionState::Detached).await;
+    wait_session_state(&sim, &session, SessionState::Detached).await;
     assert_eq!(
         sim.log().connections[0].closed.as_ref().unwrap().by,
         Closer::ServerDropped
@@ -253,7 +223,7 @@ async fn close_sends_the_code_and_decides_resumability() {
         } else {
             SessionState::Invalid
         };
-        state_of(&sim, &session, want).await;
+        wait_session_state(&sim, &session, want).await;
         assert_eq!(
             can_resume(&sim, &session, last).await,
             resumable,

@@ -9,11 +9,10 @@
 
 mod common;
 
-use common::{Client, Transport, WAIT, config, start};
+use common::{Client, Transport, WAIT, config, message, start, wait_session_state};
 use serde_json::{Value, json};
-use shardbus_sim::{
-    Compression, GuildId, ResumeOutcome, SessionId, SessionState, Sim, SimConfig, SimStats,
-};
+use shardbus_sim::testing::noisy_text;
+use shardbus_sim::{Compression, GuildId, ResumeOutcome, SessionState, Sim, SimConfig, SimStats};
 
 /// A zstd frame's magic number, then the header Discord's streams have:
 /// descriptor `00` (no content size, no checksum), window descriptor `40`
@@ -29,15 +28,6 @@ const MODES: [Compression; 3] = [
 
 /// zstd's largest block (128 KiB).
 const BLOCK: usize = 128 * 1024;
-
-fn message(n: u64) -> Value {
-    json!({
-        "id": n.to_string(),
-        "channel_id": "1",
-        "guild_id": GuildId::nth(0).to_string(),
-        "content": format!("m{n}"),
-    })
-}
 
 /// Connect to `base` as twilight does, with zstd-stream, and read Hello;
 /// checks that Hello starts a new zstd frame in a binary message of its own.
@@ -57,27 +47,15 @@ async fn zstd_connect(base: &str) -> Client {
 /// Identify on [0, 1] and read READY and every GUILD_CREATE, each one
 /// binary message; returns (session_id, resume_gateway_url, last seq).
 async fn identify(sim: &Sim, c: &mut Client) -> (String, String, u64) {
-    c.identify(sim.token(), [0, 1], common::INTENTS).await;
-    let ready = c.dispatch("READY").await;
-    assert_eq!(c.last_frames, 1);
-    let guilds = ready["d"]["guilds"].as_array().unwrap().len();
-    assert_eq!(guilds, sim.guild_ids().len());
-    let mut last = ready["s"].as_u64().unwrap();
-    for _ in 0..guilds {
-        let g = c.payload().await;
-        assert_eq!(g["t"], "GUILD_CREATE", "{g}");
-        assert_eq!(g["s"], last + 1);
-        assert_eq!(c.last_frames, 1);
-        last += 1;
-    }
-    (
-        ready["d"]["session_id"].as_str().unwrap().to_owned(),
-        ready["d"]["resume_gateway_url"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        last,
-    )
+    let before = c.binary_messages;
+    let session = c.identify_session(sim).await;
+    let payloads = 1 + sim.guild_ids().len();
+    assert_eq!(
+        c.binary_messages - before,
+        payloads,
+        "one message a payload"
+    );
+    session
 }
 
 #[tokio::test]
@@ -114,20 +92,6 @@ async fn hello_ready_and_dispatches_decode_with_one_context() {
     sim.shutdown().await;
 }
 
-/// Letters from a xorshift generator: they compress to about 5 bits a
-/// byte, so a long run stays longer than a zstd block after compression.
-fn noisy(len: usize) -> String {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b'a' + (x % 26) as u8)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn payloads_over_a_zstd_block_arrive_as_one_message() {
     let sim = start(SimConfig {
@@ -151,7 +115,7 @@ async fn payloads_over_a_zstd_block_arrive_as_one_message() {
     assert!(json > 2 * BLOCK as u64, "only {json} bytes of JSON");
     assert_eq!(c.last_frames, 1);
     // A dispatch that stays over a block even compressed.
-    let content = noisy(3 * BLOCK);
+    let content = noisy_text(3 * BLOCK, 1);
     sim.dispatch(
         GuildId::nth(0),
         "MESSAGE_CREATE",
@@ -188,32 +152,18 @@ async fn resume_on_a_new_connection_starts_a_fresh_frame_and_replays() {
         last += 1;
     }
     c.close(4000).await;
-    sim.wait_for_stats(WAIT, |s| {
-        s.session(&SessionId(session.clone()))
-            .is_some_and(|x| x.state == SessionState::Detached)
-    })
-    .await
-    .unwrap();
+    wait_session_state(&sim, &session, SessionState::Detached).await;
     for n in 5..8 {
         sim.dispatch(g, "MESSAGE_CREATE", message(n));
     }
 
     // A new connection: a new frame, decoded by a new context.
     let mut r = zstd_connect(&resume_url).await;
-    r.send(json!({ "op": 6, "d": { "token": sim.token(), "session_id": session, "seq": last } }))
-        .await;
-    let mut contents = Vec::new();
-    loop {
-        let p = r.payload().await;
-        assert_eq!(p["op"], 0, "{p}");
-        assert_eq!(p["s"], last + 1, "seqs must be consecutive: {p}");
-        assert_eq!(r.last_frames, 1);
-        last += 1;
-        if p["t"] == "RESUMED" {
-            break;
-        }
-        contents.push(p["d"]["content"].as_str().unwrap().to_owned());
-    }
+    r.resume(sim.token(), &session, last).await;
+    let before = r.binary_messages;
+    let contents = r.replay(&mut last).await;
+    // Six replayed and RESUMED, one message each.
+    assert_eq!(r.binary_messages - before, 7);
     assert_eq!(contents, ["m2", "m3", "m4", "m5", "m6", "m7"]);
     sim.dispatch(g, "MESSAGE_CREATE", message(8));
     let m = r.dispatch("MESSAGE_CREATE").await;

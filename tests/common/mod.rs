@@ -9,6 +9,8 @@ use shardbus::{BoxError, Subscription};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
+pub mod gateway;
+
 /// Upper bound on anything that must finish. Virtual under paused time, so
 /// free there; in real time it only bounds how long a hang takes to report.
 pub const HANG: Duration = Duration::from_secs(120);

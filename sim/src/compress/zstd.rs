@@ -106,38 +106,7 @@ impl ZstdStream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use zstd_safe::DCtx;
-
-    /// Decode one flushed message with the connection's context.
-    fn decode(d: &mut DCtx<'_>, input: &[u8]) -> Vec<u8> {
-        let mut out: Vec<u8> = Vec::with_capacity(input.len() * 4 + 64);
-        let mut src = InBuffer::around(input);
-        loop {
-            if out.len() == out.capacity() {
-                out.reserve(out.capacity());
-            }
-            let pos = out.len();
-            let mut buf = OutBuffer::around_pos(&mut out, pos);
-            d.decompress_stream(&mut buf, &mut src).unwrap();
-            if src.pos == input.len() && out.len() < out.capacity() {
-                return out;
-            }
-        }
-    }
-
-    /// Letters from a xorshift generator: they compress only to about 5
-    /// bits a byte.
-    fn noisy(len: usize, seed: u64) -> Vec<u8> {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b'a' + (x % 26) as u8
-            })
-            .collect()
-    }
+    use crate::testing::{ZstdDecoder, noisy_text};
 
     #[test]
     fn the_stream_starts_with_discords_frame_header() {
@@ -154,41 +123,41 @@ mod tests {
     #[test]
     fn every_payload_decodes_whole_with_one_context() {
         let mut z = ZstdStream::new().unwrap();
-        let mut d = DCtx::create();
+        let mut d = ZstdDecoder::new().unwrap();
         for i in 0..200 {
             let msg = format!("{{\"op\":0,\"s\":{i},\"d\":\"{}\"}}", "x".repeat(i * 50));
             let c = z.compress(msg.as_bytes()).unwrap();
-            assert_eq!(decode(&mut d, &c), msg.as_bytes());
+            assert_eq!(d.decode(&c).unwrap(), msg.as_bytes());
         }
     }
 
     #[test]
     fn payloads_over_the_block_size_decode_whole() {
         let mut z = ZstdStream::new().unwrap();
-        let mut d = DCtx::create();
+        let mut d = ZstdDecoder::new().unwrap();
         for (seed, len) in [128 * 1024, 128 * 1024 + 1, 300_000, 1 << 20]
             .into_iter()
             .enumerate()
         {
             // A different text each time: a repeat would be one long match.
-            let msg = noisy(len, seed as u64 + 1);
+            let msg = noisy_text(len, seed as u64 + 1).into_bytes();
             let c = z.compress(&msg).unwrap();
             assert!(c.len() > 128 * 1024 / 2, "{len}: {} bytes", c.len());
-            assert_eq!(decode(&mut d, &c), msg);
+            assert_eq!(d.decode(&c).unwrap(), msg);
             let small = z.compress(b"{\"op\":11}").unwrap();
-            assert_eq!(decode(&mut d, &small), b"{\"op\":11}");
+            assert_eq!(d.decode(&small).unwrap(), b"{\"op\":11}");
         }
     }
 
     #[test]
     fn an_empty_payload_is_a_valid_flush() {
         let mut z = ZstdStream::new().unwrap();
-        let mut d = DCtx::create();
+        let mut d = ZstdDecoder::new().unwrap();
         let first = z.compress(b"{}").unwrap();
-        assert_eq!(decode(&mut d, &first), b"{}");
+        assert_eq!(d.decode(&first).unwrap(), b"{}");
         let empty = z.compress(b"").unwrap();
-        assert_eq!(decode(&mut d, &empty), b"");
+        assert_eq!(d.decode(&empty).unwrap(), b"");
         let next = z.compress(b"{\"op\":1}").unwrap();
-        assert_eq!(decode(&mut d, &next), b"{\"op\":1}");
+        assert_eq!(d.decode(&next).unwrap(), b"{\"op\":1}");
     }
 }

@@ -1,5 +1,5 @@
 //! A raw gateway client for the sim's tests: tokio-tungstenite, serde_json,
-//! flate2 and zstd-safe, nothing from shardbus.
+//! flate2 and the sim's own zstd-stream decoder, nothing from shardbus.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -7,12 +7,12 @@ use std::time::Duration;
 use flate2::{Decompress, FlushDecompress};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use shardbus_sim::{Sim, SimConfig};
+use shardbus_sim::testing::ZstdDecoder;
+use shardbus_sim::{GuildId, SessionId, SessionState, Sim, SimConfig};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use zstd_safe::{DCtx, InBuffer, OutBuffer};
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -60,7 +60,7 @@ impl Transport {
 enum Decoder {
     Text,
     Zlib(Decompress, Vec<u8>),
-    Zstd(DCtx<'static>),
+    Zstd(ZstdDecoder),
 }
 
 /// A raw gateway client.
@@ -130,7 +130,7 @@ impl Client {
             decoder: match transport {
                 Transport::Text => Decoder::Text,
                 Transport::Zlib => Decoder::Zlib(Decompress::new(true), Vec::new()),
-                Transport::Zstd => Decoder::Zstd(DCtx::create()),
+                Transport::Zstd => Decoder::Zstd(ZstdDecoder::new().unwrap()),
             },
             last_frames: 0,
             binary_messages: 0,
@@ -238,7 +238,7 @@ impl Client {
                             inflate(d, &input)
                         }
                         // Every message is a whole payload.
-                        Decoder::Zstd(d) => zstd_decode(d, &b),
+                        Decoder::Zstd(d) => d.decode(&b).expect("bad zstd data from the sim"),
                     };
                     self.last_frames = frames;
                     self.payload_bytes += out.len() as u64;
@@ -321,6 +321,62 @@ impl Client {
         self.send(identify_payload(token, shard, intents)).await;
     }
 
+    /// Identify on [0, 1] (Hello already read), then read READY and every
+    /// GUILD_CREATE, their seqs consecutive; returns (session_id,
+    /// resume_gateway_url, last seq).
+    pub async fn identify_session(&mut self, sim: &Sim) -> (String, String, u64) {
+        self.identify(sim.token(), [0, 1], INTENTS).await;
+        let ready = self.dispatch("READY").await;
+        let guilds = ready["d"]["guilds"].as_array().unwrap().len();
+        let mut last = ready["s"].as_u64().unwrap();
+        for _ in 0..guilds {
+            let g = self.payload().await;
+            assert_eq!(g["t"], "GUILD_CREATE", "{g}");
+            assert_eq!(g["s"], last + 1, "seqs must be consecutive: {g}");
+            last += 1;
+        }
+        (
+            ready["d"]["session_id"].as_str().unwrap().to_owned(),
+            ready["d"]["resume_gateway_url"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            last,
+        )
+    }
+
+    /// [`hello`](Self::hello), then [`identify_session`](Self::identify_session).
+    pub async fn ready_session(&mut self, sim: &Sim) -> (String, String, u64) {
+        self.hello().await;
+        self.identify_session(sim).await
+    }
+
+    /// Send Resume (op 6) for `session` from `seq`, with `token`.
+    pub async fn resume(&mut self, token: &str, session: &str, seq: u64) {
+        self.send(json!({ "op": 6, "d": { "token": token, "session_id": session, "seq": seq } }))
+            .await;
+    }
+
+    /// Read the replay through RESUMED, skipping heartbeat ACKs: every
+    /// payload a dispatch whose seq follows `last` (advanced as it reads).
+    /// Returns the replayed dispatches' contents.
+    pub async fn replay(&mut self, last: &mut u64) -> Vec<String> {
+        let mut contents = Vec::new();
+        loop {
+            let p = self.payload().await;
+            if p["op"] == 11 {
+                continue;
+            }
+            assert_eq!(p["op"], 0, "{p}");
+            assert_eq!(p["s"], *last + 1, "seqs must be consecutive: {p}");
+            *last += 1;
+            if p["t"] == "RESUMED" {
+                return contents;
+            }
+            contents.push(p["d"]["content"].as_str().unwrap().to_owned());
+        }
+    }
+
     /// Hello, Identify, READY; returns READY's `d`.
     pub async fn ready(&mut self, sim: &Sim, shard: [u32; 2]) -> Value {
         self.hello().await;
@@ -329,6 +385,26 @@ impl Client {
         assert_eq!(ready["t"], "READY", "expected READY, got {ready}");
         ready
     }
+}
+
+/// A MESSAGE_CREATE's data in the first guild, with content `m{n}`.
+pub fn message(n: u64) -> Value {
+    json!({
+        "id": n.to_string(),
+        "channel_id": "1",
+        "guild_id": GuildId::nth(0).to_string(),
+        "content": format!("m{n}"),
+    })
+}
+
+/// Wait until the sim's stats show `session` in state `want`.
+pub async fn wait_session_state(sim: &Sim, session: &str, want: SessionState) {
+    sim.wait_for_stats(WAIT, |s| {
+        s.session(&SessionId(session.to_owned()))
+            .is_some_and(|x| x.state == want)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("session {session} never became {want:?}"));
 }
 
 pub fn identify_payload(token: &str, shard: [u32; 2], intents: u64) -> Value {
@@ -355,27 +431,6 @@ pub fn inflate(d: &mut Decompress, input: &[u8]) -> Vec<u8> {
         d.decompress_vec(&input[done..], &mut out, FlushDecompress::Sync)
             .expect("bad zlib data from the sim");
         if (d.total_in() - start) as usize == input.len() && out.len() < out.capacity() {
-            return out;
-        }
-    }
-}
-
-/// Decode one zstd-stream message with the connection's context: decompress
-/// until the input is consumed and the output buffer is not full (zstd then
-/// holds nothing back).
-pub fn zstd_decode(d: &mut DCtx<'_>, input: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = Vec::with_capacity(input.len() * 6 + 256);
-    let mut src = InBuffer::around(input);
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity());
-        }
-        let pos = out.len();
-        let mut buf = OutBuffer::around_pos(&mut out, pos);
-        d.decompress_stream(&mut buf, &mut src)
-            .map_err(zstd_safe::get_error_name)
-            .expect("bad zstd data from the sim");
-        if src.pos() == input.len() && out.len() < out.capacity() {
             return out;
         }
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use peer_common::{Args, Counting, Line};
+use peer_common::{Args, Counting, HeapMark, Idle, Ready, Throughput};
 use shardbus::TypeMux;
 use shardbus::gateway::{
     CloseCode, Compression, GatewayConfig, GatewayError, Intents, LocalIdentifyQueue, Shard,
@@ -102,21 +102,11 @@ async fn throughput(args: Args) {
     });
     peer_common::say_ready();
 
-    tokio::time::sleep(args.millis("warmup-ms", 1000)).await;
-    let (e0, c0, t0) = (
-        events.load(Ordering::Relaxed),
-        peer_common::cpu_secs(),
-        Instant::now(),
-    );
-    tokio::time::sleep(Duration::from_secs(args.num("secs", 5))).await;
-    let (e1, c1, secs) = (
-        events.load(Ordering::Relaxed),
-        peer_common::cpu_secs(),
-        t0.elapsed(),
-    );
+    let window = peer_common::measure(&args, &events).await;
+    // Read before the close below, whose own Disconnected stage is no lost
+    // connection.
+    let disconnects = disconnects.load(Ordering::Relaxed);
 
-    // Read before closing: the close itself posts a Disconnected stage.
-    let disconnected = disconnects.load(Ordering::Relaxed);
     // A close while the traffic still runs must get through the read loop.
     let closing = Instant::now();
     let closed = tokio::time::timeout(
@@ -125,69 +115,53 @@ async fn throughput(args: Args) {
     )
     .await
     .is_ok();
-    let close_ms = if closed {
-        closing.elapsed().as_secs_f64() * 1e3
-    } else {
-        f64::NAN
-    };
-    Line::default()
-        .str("client", "shardbus")
-        .str("compression", &args.str("compression"))
-        .num("events", (e1 - e0) as f64)
-        .num("secs", secs.as_secs_f64())
-        .num("cpu_secs", c1 - c0)
-        .num("seq_defects", seq_defects.load(Ordering::Relaxed) as f64)
-        .num("errors", errors.load(Ordering::Relaxed) as f64)
-        .num("disconnects", disconnected as f64)
-        .num("close_ms", close_ms)
-        .print();
+    Throughput {
+        client: "shardbus",
+        compression: &args.str("compression"),
+        window,
+        seq_defects: seq_defects.load(Ordering::Relaxed),
+        errors: errors.load(Ordering::Relaxed),
+        disconnects,
+        close_ms: peer_common::ms_since_if(closed, closing),
+    }
+    .print();
 }
 
 async fn idle(args: Args) {
-    let total = u32::try_from(args.num("shards", 200)).unwrap_or(u32::MAX);
-    let max_concurrency = u32::try_from(args.num("max-concurrency", 16)).unwrap_or(1);
+    let total = args.count("shards", 200);
     let queue = Arc::new(LocalIdentifyQueue::with_window(
-        max_concurrency,
+        args.count("max-concurrency", 16).max(1),
         args.millis("window-ms", 5000),
     ));
     let bus = TypeMux::new();
     let errors = drain_errors(&bus);
     let mut stages = bus.subscribe::<ShardStage>();
-    let (heap0, total0) = (peer_common::rust_heap(), peer_common::total_heap());
+    let start = HeapMark::now();
     let started = Instant::now();
     let shards: Vec<Shard> = (0..total)
         .map(|id| Shard::spawn(config(&args, id, total, &queue), bus.clone()))
         .collect();
-    let mut ready = vec![false; total as usize];
-    let mut left = total;
-    while left > 0 {
+    let mut ready = Ready::new(total);
+    while !ready.all() {
         let Some(stage) = stages.recv().await else {
             break;
         };
         if stage.stage == Stage::Connected {
-            if let Some(r) = ready.get_mut(stage.shard.0 as usize) {
-                if !*r {
-                    *r = true;
-                    left -= 1;
-                }
-            }
+            ready.mark(stage.shard.0);
         }
     }
     let all_ready = started.elapsed();
     tokio::spawn(async move { while stages.recv().await.is_some() {} });
     tokio::time::sleep(args.millis("settle-ms", 3000)).await;
-    let (heap1, total1) = (peer_common::rust_heap(), peer_common::total_heap());
-    let per = |a: usize, b: usize| (b.saturating_sub(a)) as f64 / f64::from(total);
-    Line::default()
-        .str("client", "shardbus")
-        .str("compression", &args.str("compression"))
-        .num("shards", f64::from(total))
-        .num("all_ready_ms", all_ready.as_secs_f64() * 1e3)
-        .num("rust_heap_per_shard", per(heap0, heap1))
-        .num("heap_per_shard", per(total0, total1))
-        .num("rss", peer_common::rss() as f64)
-        .num("errors", errors.load(Ordering::Relaxed) as f64)
-        .print();
+    Idle {
+        client: "shardbus",
+        compression: &args.str("compression"),
+        shards: total,
+        all_ready,
+        start,
+        errors: errors.load(Ordering::Relaxed),
+    }
+    .print();
     drop(shards);
 }
 

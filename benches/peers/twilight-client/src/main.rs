@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use peer_common::{Args, Counting, Line};
+use peer_common::{Args, Counting, HeapMark, Idle, Ready, Throughput};
 use tokio::sync::{mpsc, oneshot};
 use twilight_gateway::queue::Queue;
 use twilight_gateway::{
@@ -135,18 +135,7 @@ async fn throughput(args: Args) {
         (shard, errors, seq_defects)
     });
 
-    tokio::time::sleep(args.millis("warmup-ms", 1000)).await;
-    let (e0, c0, t0) = (
-        events.load(Ordering::Relaxed),
-        peer_common::cpu_secs(),
-        Instant::now(),
-    );
-    tokio::time::sleep(Duration::from_secs(args.num("secs", 5))).await;
-    let (e1, c1, secs) = (
-        events.load(Ordering::Relaxed),
-        peer_common::cpu_secs(),
-        t0.elapsed(),
-    );
+    let window = peer_common::measure(&args, &events).await;
     let _ = stop_tx.send(());
     let (mut shard, errors, seq_defects) = reader.await.unwrap_or_else(|e| panic!("{e}"));
 
@@ -161,29 +150,25 @@ async fn throughput(args: Args) {
     })
     .await
     .is_ok();
-    let close_ms = if closed {
-        closing.elapsed().as_secs_f64() * 1e3
-    } else {
-        f64::NAN
-    };
-    Line::default()
-        .str("client", "twilight")
-        .str("compression", BUILT)
-        .num("events", (e1 - e0) as f64)
-        .num("secs", secs.as_secs_f64())
-        .num("cpu_secs", c1 - c0)
-        .num("seq_defects", seq_defects as f64)
-        .num("errors", errors as f64)
-        .num("disconnects", 0.0)
-        .num("close_ms", close_ms)
-        .print();
+    Throughput {
+        client: "twilight",
+        compression: BUILT,
+        window,
+        seq_defects,
+        errors,
+        disconnects: 0,
+        close_ms: peer_common::ms_since_if(closed, closing),
+    }
+    .print();
 }
 
 async fn idle(args: Args) {
-    let total = u32::try_from(args.num("shards", 200)).unwrap_or(u32::MAX);
-    let max_concurrency = u32::try_from(args.num("max-concurrency", 16)).unwrap_or(1);
-    let queue = paced(max_concurrency, args.millis("window-ms", 5000));
-    let (heap0, total0) = (peer_common::rust_heap(), peer_common::total_heap());
+    let total = args.count("shards", 200);
+    let queue = paced(
+        args.count("max-concurrency", 16).max(1),
+        args.millis("window-ms", 5000),
+    );
+    let start = HeapMark::now();
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<u32>();
@@ -208,30 +193,24 @@ async fn idle(args: Args) {
         });
     }
     drop(ready_tx);
-    let mut ready = vec![false; total as usize];
-    let mut left = total;
-    while left > 0 {
+    let mut ready = Ready::new(total);
+    while !ready.all() {
         let Some(id) = ready_rx.recv().await else {
             break;
         };
-        if !std::mem::replace(&mut ready[id as usize], true) {
-            left -= 1;
-        }
+        ready.mark(id);
     }
     let all_ready = started.elapsed();
     tokio::time::sleep(args.millis("settle-ms", 3000)).await;
-    let (heap1, total1) = (peer_common::rust_heap(), peer_common::total_heap());
-    let per = |a: usize, b: usize| (b.saturating_sub(a)) as f64 / f64::from(total);
-    Line::default()
-        .str("client", "twilight")
-        .str("compression", BUILT)
-        .num("shards", f64::from(total))
-        .num("all_ready_ms", all_ready.as_secs_f64() * 1e3)
-        .num("rust_heap_per_shard", per(heap0, heap1))
-        .num("heap_per_shard", per(total0, total1))
-        .num("rss", peer_common::rss() as f64)
-        .num("errors", errors.load(Ordering::Relaxed) as f64)
-        .print();
+    Idle {
+        client: "twilight",
+        compression: BUILT,
+        shards: total,
+        all_ready,
+        start,
+        errors: errors.load(Ordering::Relaxed),
+    }
+    .print();
 }
 
 #[tokio::main]
