@@ -389,9 +389,9 @@ impl Runner {
             }
             None => {
                 self.set_stage(Stage::Identifying);
-                // The turn was taken before connecting; a connection
-                // without one (none opens so) ends rather than identify
-                // unpaced.
+                // The turn was taken before connecting. Every connection
+                // for a new session opens with one; one without a turn
+                // would end here rather than identify unpaced.
                 let Some(permit) = conn.permit.take() else {
                     return Some(Outcome::ended(Cause::Lost, None));
                 };
@@ -467,7 +467,6 @@ impl Runner {
         }
     }
 
-    /// Handles one whole payload.
     /// A payload from a binary message (inflated, or sent uncompressed).
     async fn on_bytes(&mut self, conn: &mut Connection, payload: &[u8]) -> Option<Outcome> {
         match std::str::from_utf8(payload) {
@@ -480,6 +479,7 @@ impl Runner {
         }
     }
 
+    /// Handles one whole payload.
     async fn on_payload(&mut self, conn: &mut Connection, text: &str) -> Option<Outcome> {
         let frame = match Frame::parse(text) {
             Ok(frame) => frame,
