@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::compression::Compression;
 use super::event::DispatchEvent;
+use super::hook::DispatchHook;
 use super::identify::{IdentifyProperties, Intents, Token};
 use super::queue::{IdentifyQueue, LocalIdentifyQueue};
 use super::registry::EventRegistry;
@@ -53,6 +54,8 @@ pub struct GatewayConfig {
     pub(crate) registry: Arc<EventRegistry>,
     /// Paces identifies.
     pub(crate) queue: Arc<dyn IdentifyQueue>,
+    /// Sees decoded dispatches before the bus (a state cache).
+    pub(crate) hook: Option<Arc<dyn DispatchHook>>,
     /// The largest payload accepted, after decompression.
     pub(crate) max_payload: usize,
     /// The longest wait between failed reconnects.
@@ -77,6 +80,7 @@ impl GatewayConfig {
             presence: None,
             registry: EventRegistry::shared_defaults(),
             queue: Arc::new(LocalIdentifyQueue::new(1)),
+            hook: None,
             max_payload: 64 << 20,
             backoff_max: Duration::from_secs(60),
             hello_timeout: Duration::from_secs(30),
@@ -137,6 +141,13 @@ impl GatewayConfig {
     /// of one bot, or across processes).
     pub fn identify_queue(mut self, queue: Arc<dyn IdentifyQueue>) -> Self {
         self.queue = queue;
+        self
+    }
+
+    /// A hook that sees each decoded dispatch before it is posted (a state
+    /// cache, so handlers read the state after their event).
+    pub fn dispatch_hook(mut self, hook: Arc<dyn DispatchHook>) -> Self {
+        self.hook = Some(hook);
         self
     }
 

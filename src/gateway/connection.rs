@@ -29,7 +29,7 @@ use super::queue::IdentifyPermit;
 use super::ratelimit::CommandLimiter;
 use super::registry::{Decoded, PostFuture};
 use super::runner::{Outcome, Resumable, Runner};
-use super::shard::Control;
+use super::shard::{Control, Counters};
 use super::socket::{self, Socket};
 use super::stage::Stage;
 use crate::model::Seq;
@@ -406,6 +406,14 @@ impl Runner {
         conn: &mut Connection,
         message: Option<Result<Message, tungstenite::Error>>,
     ) -> Option<Outcome> {
+        if let Some(Ok(Message::Text(_) | Message::Binary(_))) = &message {
+            let len = match &message {
+                Some(Ok(Message::Text(text))) => text.len(),
+                Some(Ok(Message::Binary(data))) => data.len(),
+                _ => 0,
+            };
+            Counters::add(&self.state.counters.bytes_in, len as u64);
+        }
         match message {
             Some(Ok(Message::Text(text))) => self.on_payload(conn, text.as_str()).await,
             Some(Ok(Message::Binary(data))) => {
@@ -547,9 +555,11 @@ impl Runner {
             }
             session.seq = seq;
         }
+        Counters::add(&self.state.counters.events, 1);
         match event_type {
             "READY" => match frame.decode::<ReadyInfo>(text) {
                 Ok(ready) => {
+                    Counters::add(&self.state.counters.identifies, 1);
                     self.session = Some(Resumable {
                         session_id: ready.session_id,
                         resume_url: ready.resume_gateway_url,
@@ -570,6 +580,7 @@ impl Runner {
                 }
             },
             "RESUMED" => {
+                Counters::add(&self.state.counters.resumes, 1);
                 conn.established = true;
                 self.set_stage(Stage::Connected);
                 tracing::info!("resumed");
@@ -580,19 +591,27 @@ impl Runner {
             shard: self.config.shard,
             seq: seq.unwrap_or_default(),
         };
-        let mut decoded =
-            self.config
-                .registry
-                .decode(event_type, frame.data(), frame.exact, meta, &self.bus);
+        let hook = self.config.hook.as_deref();
+        let mut decoded = self.config.registry.decode(
+            event_type,
+            frame.data(),
+            frame.exact,
+            meta,
+            &self.bus,
+            hook,
+        );
         if !frame.exact && matches!(decoded, Decoded::Failed(_) | Decoded::Unchecked) {
             // The fast path's `d` may have run past the value (a key after
             // it): read the envelope exactly and decode again.
             decoded = match Frame::parse_exact(text) {
-                Ok(exact) => {
-                    self.config
-                        .registry
-                        .decode(event_type, exact.data(), true, meta, &self.bus)
-                }
+                Ok(exact) => self.config.registry.decode(
+                    event_type,
+                    exact.data(),
+                    true,
+                    meta,
+                    &self.bus,
+                    hook,
+                ),
                 Err(e) => {
                     self.report(GatewayErrorKind::Decode(Box::new(e)), false);
                     return;

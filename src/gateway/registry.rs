@@ -1,5 +1,6 @@
 //! Decoding dispatches into their registered types, and posting them.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -9,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use crate::bus::{MuxClosed, TypeMux};
 
 use super::event::{DispatchEvent, DispatchMeta, Event};
+use super::hook::DispatchHook;
 use super::opcode::{EventType, OpCode};
 
 /// A dispatch with no registered type, posted as `Arc<UnknownDispatch>`.
@@ -35,8 +37,15 @@ impl Event for UnknownDispatch {
 /// A post of one decoded event, awaited by the shard loop.
 pub(crate) type PostFuture = Pin<Box<dyn Future<Output = Result<usize, MuxClosed>> + Send>>;
 
-/// Decodes `d` and makes the post of the result.
-type DecodeFn = fn(&str, DispatchMeta, &TypeMux) -> Result<PostFuture, serde_json::Error>;
+/// Decodes `d`, shows the result to the hook, and makes the post of it
+/// (`None` if the bus does not want it).
+type DecodeFn = fn(
+    &str,
+    DispatchMeta,
+    &TypeMux,
+    bool,
+    Option<&dyn DispatchHook>,
+) -> Result<Option<PostFuture>, serde_json::Error>;
 
 /// Whether anything on the bus wants the type.
 type WantedFn = fn(&TypeMux) -> bool;
@@ -61,6 +70,8 @@ struct Entry {
     decode: DecodeFn,
     /// Checks for subscribers.
     wanted: WantedFn,
+    /// The model type, for a [`DispatchHook`].
+    type_id: TypeId,
 }
 
 /// What [`EventRegistry::decode`] made of a dispatch.
@@ -105,6 +116,7 @@ impl EventRegistry {
             Entry {
                 decode: decode::<T>,
                 wanted: TypeMux::has_subscribers::<T>,
+                type_id: TypeId::of::<T>(),
             },
         );
         self
@@ -119,7 +131,8 @@ impl EventRegistry {
     /// `data` is known to be one JSON value; decoding a registered type
     /// checks that itself, but an [`UnknownDispatch`] would carry `data`
     /// as it is, so it is not made from unchecked data
-    /// ([`Decoded::Unchecked`]).
+    /// ([`Decoded::Unchecked`]). A `hook` that wants the type sees it
+    /// decoded before the post is made.
     pub(crate) fn decode(
         &self,
         event_type: &str,
@@ -127,13 +140,21 @@ impl EventRegistry {
         exact: bool,
         meta: DispatchMeta,
         bus: &TypeMux,
+        hook: Option<&dyn DispatchHook>,
     ) -> Decoded {
         match self.entries.get(event_type) {
-            Some(entry) if (entry.wanted)(bus) => match (entry.decode)(data, meta, bus) {
-                Ok(post) => Decoded::Post(post),
-                Err(e) => Decoded::Failed(e),
-            },
-            Some(_) => Decoded::Unwanted,
+            Some(entry) => {
+                let posted = (entry.wanted)(bus);
+                let hook = hook.filter(|hook| hook.wants(entry.type_id));
+                if !posted && hook.is_none() {
+                    return Decoded::Unwanted;
+                }
+                match (entry.decode)(data, meta, bus, posted, hook) {
+                    Ok(Some(post)) => Decoded::Post(post),
+                    Ok(None) => Decoded::Unwanted,
+                    Err(e) => Decoded::Failed(e),
+                }
+            }
             None if !exact && bus.has_subscribers::<UnknownDispatch>() => Decoded::Unchecked,
             None if bus.has_subscribers::<UnknownDispatch>() => {
                 let unknown = UnknownDispatch {
@@ -154,15 +175,23 @@ fn decode<T: DispatchEvent>(
     data: &str,
     meta: DispatchMeta,
     bus: &TypeMux,
-) -> Result<PostFuture, serde_json::Error> {
+    posted: bool,
+    hook: Option<&dyn DispatchHook>,
+) -> Result<Option<PostFuture>, serde_json::Error> {
     let mut event: T = serde_json::from_str(data)?;
     event.set_meta(meta);
+    if let Some(hook) = hook {
+        hook.on_dispatch(meta, &event);
+    }
+    if !posted {
+        return Ok(None);
+    }
     // Into its `Arc` at once: only types with subscribers are decoded, and
     // a model moved through the post future is copied (a MessageCreate is
     // about 1 KB) several times more, with the future itself that large.
     let event = Arc::new(event);
     let bus = bus.clone();
-    Ok(Box::pin(async move { bus.post_arc(event).await }))
+    Ok(Some(Box::pin(async move { bus.post_arc(event).await })))
 }
 
 impl fmt::Debug for EventRegistry {

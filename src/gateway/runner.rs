@@ -20,7 +20,7 @@ use super::config::GatewayConfig;
 use super::decide::{Cause, Next, decide};
 use super::error::{GatewayError, GatewayErrorKind};
 use super::registry::PostFuture;
-use super::shard::{Control, ShardState};
+use super::shard::{Control, Counters, ShardState};
 use super::stage::{ShardStage, Stage};
 use crate::bus::TypeMux;
 use crate::model::{Seq, SessionId};
@@ -130,6 +130,7 @@ impl Runner {
         let mut delays = backoff.build();
         let mut failures = 0u32;
         let mut wait = Duration::ZERO;
+        let mut opened = false;
         loop {
             if !wait.is_zero() {
                 tracing::info!(?wait, failures, "reconnecting after a wait");
@@ -138,6 +139,10 @@ impl Runner {
                     return self.stop(done, Ok(())).await;
                 }
             }
+            if opened {
+                Counters::add(&self.state.counters.reconnects, 1);
+            }
+            opened = true;
             let (outcome, established) = self.connection().await;
             let (cause, code, error) = match outcome {
                 Outcome::BusStopped => return self.shut_down(None, None).await,

@@ -26,6 +26,7 @@
 //! Before reconnecting, every event already read is delivered, so a resume
 //! from the last sequence number loses and repeats nothing.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,6 +81,66 @@ pub(crate) struct ShardState {
     pub(crate) latency: Mutex<Option<Duration>>,
     /// The last error, for `Session::gateway_error`.
     pub(crate) last_error: Mutex<Option<Arc<GatewayError>>>,
+    /// What the shard has done so far.
+    pub(crate) counters: Counters,
+}
+
+/// The shard's running totals, updated by its loop.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Dispatches received (each sequence number once).
+    pub(crate) events: AtomicU64,
+    /// Sessions started (Ready received).
+    pub(crate) identifies: AtomicU64,
+    /// Sessions resumed (Resumed received).
+    pub(crate) resumes: AtomicU64,
+    /// Connections opened after the first.
+    pub(crate) reconnects: AtomicU64,
+    /// Bytes read from the socket, as sent (compressed or not).
+    pub(crate) bytes_in: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> ShardCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ShardCounters {
+            events: get(&self.events),
+            identifies: get(&self.identifies),
+            resumes: get(&self.resumes),
+            reconnects: get(&self.reconnects),
+            bytes_in: get(&self.bytes_in),
+        }
+    }
+}
+
+/// A snapshot of a shard's running totals, from [`ShardHandle::counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardCounters {
+    /// Dispatches received, each sequence number once (a replay after a
+    /// resume is not counted twice).
+    pub events: u64,
+    /// Sessions started (Ready received); every one after the first is a
+    /// re-identify.
+    pub identifies: u64,
+    /// Sessions resumed (Resumed received).
+    pub resumes: u64,
+    /// Connections opened after the first one.
+    pub reconnects: u64,
+    /// Bytes read from the socket as they came (compressed or not).
+    pub bytes_in: u64,
+}
+
+impl ShardCounters {
+    /// Sessions started after the first: `identifies - 1`, or 0.
+    pub fn reidentifies(&self) -> u64 {
+        self.identifies.saturating_sub(1)
+    }
 }
 
 /// A lifecycle request into the loop.
@@ -104,6 +165,7 @@ impl Shard {
             stage: watch::Sender::new(Stage::Queued),
             latency: Mutex::new(None),
             last_error: Mutex::new(None),
+            counters: Counters::default(),
         });
         let id = config.shard;
         let span = tracing::info_span!("shard", shard = %id);
@@ -233,6 +295,12 @@ impl ShardHandle {
     /// The round trip of the last acknowledged heartbeat.
     pub fn latency(&self) -> Option<Duration> {
         *lock(&self.state.latency)
+    }
+
+    /// What the shard has done so far: events, sessions, resumes,
+    /// reconnects, bytes.
+    pub fn counters(&self) -> ShardCounters {
+        self.state.counters.snapshot()
     }
 
     /// The last error the shard reported.

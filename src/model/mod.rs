@@ -65,6 +65,7 @@ mod channel;
 mod dispatch;
 mod embed;
 mod emoji;
+mod gateway_bot;
 mod guild;
 mod id;
 mod image;
@@ -94,6 +95,7 @@ pub use dispatch::{
 };
 pub use embed::{Embed, EmbedAuthor, EmbedField, EmbedFooter, EmbedMedia, EmbedProvider};
 pub use emoji::{Emoji, PartialEmoji};
+pub use gateway_bot::{GatewayBot, SessionStartLimit};
 pub use guild::{
     DefaultMessageNotificationLevel, ExplicitContentFilter, Guild, MfaLevel, NsfwLevel,
     PremiumTier, UnavailableGuild, VerificationLevel,
