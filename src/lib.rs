@@ -4,6 +4,7 @@
 
 pub mod bus;
 pub mod gateway;
+pub mod http;
 pub mod model;
 pub mod shard;
 
@@ -12,6 +13,7 @@ mod logging;
 mod loom;
 mod session;
 mod sync;
+mod tls;
 
 pub use boxed::{BoxError, BoxFuture};
 pub use logging::bridge_log;

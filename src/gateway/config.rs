@@ -94,6 +94,12 @@ impl GatewayConfig {
         self
     }
 
+    /// The intents to identify with.
+    pub fn intents(mut self, intents: Intents) -> Self {
+        self.intents = intents;
+        self
+    }
+
     /// Another gateway URL (`ws://` or `wss://`), e.g. a simulator's.
     pub fn gateway_url(mut self, url: impl Into<String>) -> Self {
         self.gateway_url = url.into().trim_end_matches('/').to_owned();
@@ -172,6 +178,21 @@ impl GatewayConfig {
     /// How many shards the bot runs.
     pub fn total_shards(&self) -> u32 {
         self.total
+    }
+
+    /// The URL a new session connects to, with its query parameters
+    /// (`v=10`, `encoding=json`, and `compress` if compression is on).
+    pub fn connect_url(&self) -> String {
+        Self::url_with_query(&self.gateway_url, self.compression)
+    }
+
+    /// `base` with the query parameters for `compression`.
+    pub(crate) fn url_with_query(base: &str, compression: Compression) -> String {
+        let base = base.trim_end_matches('/');
+        match compression.query_value() {
+            Some(compress) => format!("{base}/?v=10&encoding=json&compress={compress}"),
+            None => format!("{base}/?v=10&encoding=json"),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::close::CloseCode;
 use super::compression::{Decompressor, Inflated};
+use super::config::GatewayConfig;
 use super::decide::Cause;
 use super::error::GatewayErrorKind;
 use super::event::DispatchMeta;
@@ -152,10 +153,7 @@ impl Runner {
             Some(session) => session.resume_url.trim_end_matches('/').to_owned(),
             None => self.config.gateway_url.clone(),
         };
-        let url = match self.config.compression.query_value() {
-            Some(compress) => format!("{base}/?v=10&encoding=json&compress={compress}"),
-            None => format!("{base}/?v=10&encoding=json"),
-        };
+        let url = GatewayConfig::url_with_query(&base, self.config.compression);
         tracing::debug!(%url, "connecting");
         let connected = tokio::select! {
             biased;

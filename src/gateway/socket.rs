@@ -1,7 +1,6 @@
 //! The websocket under a shard: opening it (TLS with rustls and the webpki
 //! roots for `wss://`) and closing it.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -27,29 +26,11 @@ pub(crate) async fn connect(
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
         .read_buffer_size(read_buffer);
-    let connector = Connector::Rustls(tls_config()?);
+    let connector = Connector::Rustls(crate::tls::client_config()?);
     let (socket, _response) =
         tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, Some(connector))
             .await?;
     Ok(socket)
-}
-
-/// The TLS client configuration, built once.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, BoxError> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if let Some(config) = CONFIG.get() {
-        return Ok(config.clone());
-    }
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
 }
 
 /// Sends a close frame, without waiting long for the handshake.

@@ -80,6 +80,7 @@ mod ready;
 mod role;
 mod secret;
 mod timestamp;
+mod token;
 mod user;
 mod voice;
 
@@ -120,6 +121,7 @@ pub use reaction::{Reaction, ReactionCountDetails, ReactionType};
 pub use ready::{PartialApplication, Ready};
 pub use role::{Role, RoleColors, RoleTags};
 pub use secret::{InteractionToken, VoiceToken};
+pub use token::Token;
 pub use timestamp::{Timestamp, TimestampParseError};
 pub use user::{PartialUser, PremiumType, User};
 pub use voice::VoiceState;
