@@ -2,19 +2,18 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::bus::TypeMux;
-use crate::gateway::{
-    CloseCode, GatewayConfig, GatewayError, GatewayErrorKind, Intents, Shard, ShardHandle, Stage,
-};
-use crate::sync::lock;
+use crate::gateway::{GatewayConfig, GatewayError, GatewayErrorKind, Intents, ShardHandle};
+use crate::shard::{Manager, ManagerError};
 
-/// A [`TypeMux`] and the shard that posts gateway events into it.
+/// A [`TypeMux`] and the [`Manager`] whose shards post gateway events into
+/// it: one shard by default, as many as the manager runs otherwise.
 ///
-/// `open` connects and returns once the shard is ready; `connect` opens and
-/// then runs until a fatal error or a shutdown signal; `close` ends the
-/// session. Subscribe to events on [`bus`](Self::bus) before opening so no
+/// `open` connects and returns once every shard is ready; `connect` opens
+/// and then runs until a fatal error or a shutdown signal; `close` ends the
+/// sessions. Subscribe to events on [`bus`](Self::bus) before opening so no
 /// early event (Ready, guild creates) is missed.
 ///
 /// # Examples
@@ -39,21 +38,8 @@ use crate::sync::lock;
 /// # }
 /// ```
 pub struct Session {
-    /// Where events go.
-    bus: TypeMux,
-    /// How the shard connects.
-    config: GatewayConfig,
-    /// The running shard, once opened.
-    shard: Mutex<Option<ShardTask>>,
-}
-
-/// A running shard and a way to wait for it.
-struct ShardTask {
-    /// Commands and state.
-    handle: ShardHandle,
-    /// Resolves with the shard's result; shared by every waiter.
-    done:
-        futures_util::future::Shared<crate::bus::BoxFuture<'static, Result<(), Arc<GatewayError>>>>,
+    /// The shards, and the bus they post into.
+    manager: Manager,
 }
 
 impl Session {
@@ -62,83 +48,68 @@ impl Session {
         Self::with_config(GatewayConfig::new(token, intents), TypeMux::new())
     }
 
-    /// A session with a full configuration (gateway URL, shard, events,
-    /// compression) posting into `bus`.
+    /// A session running the one shard `config` names (gateway URL, shard,
+    /// events, compression), posting into `bus`.
     pub fn with_config(config: GatewayConfig, bus: TypeMux) -> Self {
-        Self {
-            bus,
-            config,
-            shard: Mutex::new(None),
-        }
+        let id = config.shard_id().0;
+        Self::with_manager(
+            Manager::builder(config)
+                .range(id..id.saturating_add(1))
+                .bus(bus)
+                .build(),
+        )
+    }
+
+    /// A session running every shard of `manager`, on its bus.
+    pub fn with_manager(manager: Manager) -> Self {
+        Self { manager }
     }
 
     /// The bus events are posted on.
     pub fn bus(&self) -> &TypeMux {
-        &self.bus
+        self.manager.bus()
     }
 
-    /// The shard, once opened.
+    /// The shard manager.
+    pub fn manager(&self) -> &Manager {
+        &self.manager
+    }
+
+    /// The first shard this session runs, once opened.
     pub fn shard(&self) -> Option<ShardHandle> {
-        self.lock().as_ref().map(|s| s.handle.clone())
+        self.manager.shard(self.manager.range().start)
     }
 
-    /// Connects and returns once the shard is ready (Ready received).
-    /// Opening an open session does nothing; opening one whose shard has
-    /// stopped (after [`close`](Self::close) or a fatal error) starts a
-    /// fresh shard with a new session.
+    /// Connects and returns once every shard is ready (Ready received).
+    /// Opening an open session does nothing; opening one whose shards have
+    /// stopped (after [`close`](Self::close) or a fatal error) starts fresh
+    /// shards with new sessions.
     ///
     /// # Errors
     ///
-    /// The fatal [`GatewayError`] if the shard stopped before it was ready
-    /// (an invalid token, say).
+    /// The fatal [`GatewayError`] of a shard that stopped before it was
+    /// ready (an invalid token, say); the shards this call opened are
+    /// closed again.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the shard keeps connecting; a later `open` or `wait`
-    /// picks it up.
+    /// Cancel safe: the shards keep connecting; a later `open` or `wait`
+    /// picks them up.
     pub async fn open(&self) -> Result<(), Arc<GatewayError>> {
-        let mut stage = {
-            let mut shard = self.lock();
-            if shard
-                .as_ref()
-                .is_some_and(|task| task.handle.stage() == Stage::Stopped)
-            {
-                *shard = None;
-            }
-            let task = shard.get_or_insert_with(|| {
-                let spawned = Shard::spawn(self.config.clone(), self.bus.clone());
-                let handle = spawned.handle().clone();
-                let join: crate::bus::BoxFuture<'static, _> = Box::pin(spawned.join());
-                ShardTask {
-                    handle,
-                    done: futures_util::FutureExt::shared(join),
-                }
-            });
-            task.handle.watch_stage()
-        };
-        loop {
-            match *stage.borrow_and_update() {
-                Stage::Connected => return Ok(()),
-                Stage::Stopped => return self.wait().await.and(Err(self.stopped_error())),
-                _ => {}
-            }
-            if stage.changed().await.is_err() {
-                return self.wait().await.and(Err(self.stopped_error()));
-            }
-        }
+        self.manager.open().await.map_err(into_gateway)
     }
 
-    /// Opens, then runs until the shard stops with a fatal error or
+    /// Opens, then runs until a shard stops with a fatal error or
     /// `shutdown` completes (then closes the session).
     ///
     /// # Errors
     ///
-    /// The fatal [`GatewayError`] that stopped the shard.
+    /// The fatal [`GatewayError`] that stopped a shard.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropping the future leaves the shard running (as
-    /// [`open`](Self::open) does); call [`close`](Self::close) to stop it.
+    /// Cancel safe: dropping the future leaves the shards running (as
+    /// [`open`](Self::open) does); call [`close`](Self::close) to stop them.
     pub async fn connect<F: Future>(&self, shutdown: F) -> Result<(), Arc<GatewayError>> {
         tokio::pin!(shutdown);
         tokio::select! {
@@ -149,7 +120,12 @@ impl Session {
             }
         }
         tokio::select! {
-            result = self.wait() => result,
+            result = self.wait() => {
+                if result.is_err() {
+                    self.close().await;
+                }
+                result
+            }
             _ = shutdown => {
                 self.close().await;
                 Ok(())
@@ -157,71 +133,79 @@ impl Session {
         }
     }
 
-    /// Waits until the shard stops: `Ok` after [`close`](Self::close), the
-    /// fatal error otherwise. Returns at once if the session was never
-    /// opened.
+    /// Waits until every shard stops (`Ok` after [`close`](Self::close)) or
+    /// one stops with a fatal error. Returns at once if the session was
+    /// never opened.
     ///
     /// # Errors
     ///
-    /// The fatal [`GatewayError`] that stopped the shard.
+    /// The fatal [`GatewayError`] that stopped a shard.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only waits.
     pub async fn wait(&self) -> Result<(), Arc<GatewayError>> {
-        let done = self.lock().as_ref().map(|s| s.done.clone());
-        match done {
-            Some(done) => done.await,
-            None => Ok(()),
-        }
+        self.manager.wait().await.map_err(into_gateway)
     }
 
-    /// Closes the connection with 1000 (ending the session) and waits for
-    /// the shard to stop. The session can be opened again afterwards.
+    /// Closes every connection with 1000 (ending the sessions) and waits
+    /// for the shards to stop. The session can be opened again afterwards.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: once the close request is in, the shard stops whether
+    /// Cancel safe: once the close requests are in, the shards stop whether
     /// or not the future is still awaited.
     pub async fn close(&self) {
-        let handle = self.shard();
-        if let Some(handle) = handle {
-            handle.close(CloseCode::NORMAL).await;
-            let _ = self.wait().await;
-        }
+        self.manager.shutdown_all().await;
     }
 
-    /// Whether the shard has a connection open or opening: `false` before
-    /// [`open`](Self::open), while the shard waits to reconnect, and once
-    /// it stopped.
+    /// Whether every shard has a connection open or opening: `false`
+    /// before [`open`](Self::open), while any shard waits to reconnect, and
+    /// once they stopped.
     pub fn gateway_is_alive(&self) -> bool {
-        self.shard().is_some_and(|s| s.is_alive())
+        let mut any = false;
+        let mut all = true;
+        self.manager.for_each(|shard| {
+            any = true;
+            all &= shard.is_alive();
+        });
+        any && all
     }
 
-    /// The last error the shard reported, read without a data race.
+    /// The error that stopped the session if there was one, else the last
+    /// error any shard reported (the first shard's first), read without a
+    /// data race.
     pub fn gateway_error(&self) -> Option<Arc<GatewayError>> {
-        self.shard().and_then(|s| s.last_error())
+        if let Some(error) = self.manager.fatal_error() {
+            return Some(into_gateway(error));
+        }
+        let mut last = None;
+        self.manager.for_each(|shard| {
+            if last.is_none() {
+                last = shard.last_error();
+            }
+        });
+        last
     }
+}
 
-    /// The error of a shard closed before it was ready (`wait` was `Ok`).
-    fn stopped_error(&self) -> Arc<GatewayError> {
-        Arc::new(GatewayError {
-            shard: self.config.shard_id(),
+/// The gateway error a manager error stands for.
+fn into_gateway(error: ManagerError) -> Arc<GatewayError> {
+    match error {
+        ManagerError::Gateway(error) => error,
+        other => Arc::new(GatewayError {
+            shard: crate::model::ShardId(0),
             fatal: true,
-            kind: GatewayErrorKind::ClosedBeforeReady,
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ShardTask>> {
-        lock(&self.shard)
+            kind: GatewayErrorKind::Manager(Box::new(other)),
+        }),
     }
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("config", &self.config)
+            .field("manager", &self.manager)
             .field("alive", &self.gateway_is_alive())
-            .finish_non_exhaustive()
+            .finish()
     }
 }

@@ -42,6 +42,10 @@ pub enum GatewayErrorKind {
         /// The close reason the server gave.
         reason: String,
     },
+    /// The layer above the shard (the shard manager) failed on its behalf,
+    /// e.g. an automatic rescale could not ask `GET /gateway/bot`.
+    #[error("the shard manager failed")]
+    Manager(#[source] BoxError),
     /// No Hello arrived after connecting.
     #[error("the gateway sent no Hello")]
     NoHello,

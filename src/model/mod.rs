@@ -121,7 +121,7 @@ pub use reaction::{Reaction, ReactionCountDetails, ReactionType};
 pub use ready::{PartialApplication, Ready};
 pub use role::{Role, RoleColors, RoleTags};
 pub use secret::{InteractionToken, VoiceToken};
-pub use token::Token;
 pub use timestamp::{Timestamp, TimestampParseError};
+pub use token::Token;
 pub use user::{PartialUser, PremiumType, User};
 pub use voice::VoiceState;

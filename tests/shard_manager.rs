@@ -1,0 +1,442 @@
+//! The shard manager against the simulator: opening, routing, restart,
+//! shutdown, rescale on 4011, and calls back into the manager.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::gateway::{LIMIT, Msg, config, message, sim, test_config};
+use shardbus::gateway::{CloseCode, GatewayConfig, Intents, ShardStage, Stage};
+use shardbus::model::ShardId;
+use shardbus::shard::{Manager, ManagerError, Rescaled};
+use shardbus_sim::{Fault, FaultTarget, GuildId, Sim, SimConfig};
+use tokio::time::timeout;
+
+/// A sim with `shards` shards.
+async fn sim_with(shards: u32) -> Sim {
+    sim(SimConfig {
+        shards,
+        guilds: 16,
+        ..test_config()
+    })
+    .await
+}
+
+/// A manager on `sim`, asking its `GET /gateway/bot`.
+async fn manager(sim: &Sim) -> Manager {
+    manager_with(sim, |_, config| config).await
+}
+
+async fn manager_with(
+    sim: &Sim,
+    hook: impl Fn(&Manager, GatewayConfig) -> GatewayConfig + Send + Sync + 'static,
+) -> Manager {
+    let client = shardbus::http::Client::new(sim.token())
+        .unwrap()
+        .api_base(format!("{}/api/v10", sim.http_url()));
+    Manager::builder(config(sim))
+        .http(client)
+        .identify_window(Duration::from_millis(100))
+        .new_shard(hook)
+        .fetch()
+        .await
+        .unwrap()
+}
+
+/// Dispatches message `i` to `guild`.
+fn send(sim: &Sim, guild: GuildId, i: u64) -> usize {
+    let mut data = message(i);
+    data["guild_id"] = serde_json::Value::String(guild.to_string());
+    sim.dispatch(guild, "MESSAGE_CREATE", data)
+}
+
+/// The library's id for a sim guild.
+fn model(guild: GuildId) -> shardbus::model::GuildId {
+    shardbus::model::GuildId(guild.0)
+}
+
+/// Reads `n` messages.
+async fn recv(rx: &mut shardbus::EventStream<Msg>, n: usize) -> Vec<Arc<Msg>> {
+    let mut got = Vec::new();
+    for _ in 0..n {
+        got.push(timeout(LIMIT, rx.recv()).await.unwrap().unwrap());
+    }
+    got
+}
+
+#[tokio::test]
+async fn it_asks_the_gateway_for_the_count_and_opens_every_shard() {
+    let sim = sim_with(4).await;
+    let manager = manager(&sim).await;
+    assert_eq!(manager.num_shards(), 4);
+    assert_eq!(manager.range(), 0..4);
+    assert!(
+        manager.shards_instantiated().is_empty(),
+        "nothing opens early"
+    );
+    assert!(sim.log().connections.is_empty(), "no socket before open");
+    assert!(
+        manager
+            .gateway_url()
+            .ends_with("/?v=10&encoding=json&compress=zlib-stream"),
+        "{}",
+        manager.gateway_url()
+    );
+
+    manager.open().await.unwrap();
+    assert_eq!(
+        manager.shards_instantiated(),
+        (0..4).map(ShardId).collect::<Vec<_>>()
+    );
+    let mut seen = Vec::new();
+    manager.for_each(|shard| {
+        // The manager can be called from inside.
+        assert_eq!(manager.num_shards(), 4);
+        assert_eq!(shard.stage(), Stage::Connected);
+        seen.push(shard.id().0);
+    });
+    assert_eq!(seen, [0, 1, 2, 3], "first to last");
+    let shards: BTreeSet<u32> = sim.log().ready_identifies().map(|i| i.shard.id).collect();
+    assert_eq!(shards, (0..4).collect());
+    for id in 0..4 {
+        let info = manager.info(id).unwrap();
+        assert_eq!(info.stage, Stage::Connected);
+        assert!(info.last_error.is_none());
+    }
+    manager.close().await.unwrap();
+    assert!(manager.shards_instantiated().is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn from_guild_id_names_the_shard_the_gateway_routes_the_guild_to() {
+    let sim = sim_with(4).await;
+    let manager = manager(&sim).await;
+    let mut rx = manager.bus().subscribe::<Msg>();
+    manager.open().await.unwrap();
+    let guilds = sim.guild_ids();
+    let mut expected = BTreeMap::new();
+    for (i, guild) in guilds.iter().enumerate() {
+        let (shard, ix) = manager.from_guild_id(model(*guild));
+        assert_eq!(shard.unwrap().id(), ix);
+        assert!(sim.guilds_for_shard(ix.0, 4).contains(guild));
+        assert_eq!(send(&sim, *guild, i as u64), 1);
+        expected.insert(format!("m{i}"), ix);
+    }
+    let got = recv(&mut rx, guilds.len()).await;
+    for msg in got {
+        assert_eq!(expected[&msg.content], msg.meta.shard, "{}", msg.content);
+    }
+    let events: u64 = (0..4).map(|id| manager.info(id).unwrap().events).sum();
+    assert!(
+        events >= guilds.len() as u64,
+        "info counts events: {events}"
+    );
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_open_closes_the_shards_it_opened() {
+    // The application may use no privileged intent; shard 2 asks for one:
+    // 4014, fatal.
+    let sim = sim(SimConfig {
+        shards: 3,
+        guilds: 16,
+        privileged_intents: 0,
+        ..test_config()
+    })
+    .await;
+    let manager = manager_with(&sim, |_, config| {
+        if config.shard_id() == ShardId(2) {
+            config.intents(Intents::GUILDS | Intents::GUILD_MEMBERS)
+        } else {
+            config
+        }
+    })
+    .await;
+    let error = manager.open().await.unwrap_err();
+    let ManagerError::Gateway(error) = error else {
+        panic!("{error}");
+    };
+    assert_eq!(error.shard, ShardId(2));
+    assert!(error.fatal);
+    assert!(manager.shards_instantiated().is_empty(), "rolled back");
+    let log = sim
+        .wait_for_log(LIMIT, |log| {
+            log.connections.iter().all(|c| c.closed.is_some())
+        })
+        .await
+        .unwrap();
+    assert!(!log.connections.is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn open_after_close_starts_new_sessions() {
+    let sim = sim_with(2).await;
+    let manager = manager(&sim).await;
+    manager.open().await.unwrap();
+    manager.close().await.unwrap();
+    manager.open().await.unwrap();
+    assert_eq!(sim.log().ready_identifies().count(), 4);
+    assert!(manager.wait().now_or_never_pending().await);
+    manager.close().await.unwrap();
+    timeout(LIMIT, manager.wait()).await.unwrap().unwrap();
+    sim.shutdown().await;
+}
+
+/// `true` if the future is still pending after the runtime idles a moment.
+trait PendingExt: std::future::Future + Sized {
+    async fn now_or_never_pending(self) -> bool {
+        tokio::select! {
+            _ = self => false,
+            () = tokio::time::sleep(Duration::from_millis(50)) => true,
+        }
+    }
+}
+
+impl<F: std::future::Future> PendingExt for F {}
+
+#[tokio::test]
+async fn restarting_one_shard_leaves_the_others_delivering() {
+    let sim = sim_with(2).await;
+    let manager = manager(&sim).await;
+    let mut rx = manager.bus().subscribe::<Msg>();
+    manager.open().await.unwrap();
+    let mut stages = manager.bus().subscribe::<ShardStage>();
+    let on = |shard: u32| {
+        sim.guild_ids()
+            .into_iter()
+            .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
+            .unwrap()
+    };
+    let (g0, g1) = (on(0), on(1));
+
+    let restart = {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.restart(1).await })
+    };
+    // Shard 0 delivers while shard 1 goes down and comes back.
+    for i in 0..20 {
+        send(&sim, g0, i);
+        let got = recv(&mut rx, 1).await;
+        assert_eq!(got[0].content, format!("m{i}"));
+        assert_eq!(got[0].meta.shard, ShardId(0));
+    }
+    restart.await.unwrap().unwrap();
+    // The new session's Ready, then its stage.
+    timeout(LIMIT, async {
+        loop {
+            let stage = stages.recv().await.unwrap();
+            let ready = sim
+                .log()
+                .ready_identifies()
+                .filter(|i| i.shard.id == 1)
+                .count();
+            if stage.shard == ShardId(1) && stage.stage == Stage::Connected && ready == 2 {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    send(&sim, g1, 100);
+    assert_eq!(recv(&mut rx, 1).await[0].meta.shard, ShardId(1));
+    let shard1: Vec<_> = sim
+        .log()
+        .ready_identifies()
+        .filter(|i| i.shard.id == 1)
+        .map(|i| i.connection)
+        .collect();
+    assert_eq!(shard1.len(), 2, "a new session for shard 1");
+    assert_eq!(
+        sim.log()
+            .ready_identifies()
+            .filter(|i| i.shard.id == 0)
+            .count(),
+        1,
+        "shard 0 untouched"
+    );
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_one_shard_with_the_code_given() {
+    let sim = sim_with(2).await;
+    let manager = manager(&sim).await;
+    manager.open().await.unwrap();
+    manager.shutdown(1, CloseCode::UNKNOWN_ERROR).await.unwrap();
+    assert_eq!(manager.shards_instantiated(), [ShardId(0)]);
+    assert!(manager.info(1).is_none());
+    let log = sim
+        .wait_for_log(LIMIT, |log| {
+            log.connections_for_shard(1).any(|c| c.closed.is_some())
+        })
+        .await
+        .unwrap();
+    let closed = log
+        .connections_for_shard(1)
+        .find_map(|c| c.closed.clone())
+        .unwrap();
+    assert_eq!(closed.code, Some(4000));
+    assert_eq!(manager.info(0).unwrap().stage, Stage::Connected);
+    assert!(matches!(
+        manager.shutdown(7, CloseCode::NORMAL).await,
+        Err(ManagerError::NoSuchShard(ShardId(7)))
+    ));
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_4011_rescales_to_the_new_count_and_events_flow_on_the_new_set() {
+    let sim = sim(SimConfig {
+        shards: 2,
+        guilds: 16,
+        strict_shard_total: false,
+        ..test_config()
+    })
+    .await;
+    let manager = manager(&sim).await;
+    let mut rescaled = manager.bus().subscribe::<Rescaled>();
+    let mut rx = manager.bus().subscribe::<Msg>();
+    manager.open().await.unwrap();
+    let waiting = {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.wait().await })
+    };
+
+    sim.reshard(4).unwrap();
+    sim.fault(FaultTarget::All, Fault::Close(4011));
+    let event = timeout(LIMIT, rescaled.recv()).await.unwrap().unwrap();
+    assert_eq!(
+        *event,
+        Rescaled {
+            old: 2,
+            new: 4,
+            rolling: false
+        }
+    );
+    timeout(LIMIT, async {
+        while manager.shards_instantiated().len() != 4
+            || (0..4).any(|id| manager.info(id).is_none_or(|i| i.stage != Stage::Connected))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(manager.num_shards(), 4);
+    let guilds = sim.guild_ids();
+    for (i, guild) in guilds.iter().enumerate() {
+        send(&sim, *guild, i as u64);
+    }
+    let got = recv(&mut rx, guilds.len()).await;
+    let shards: BTreeSet<_> = got.iter().map(|m| m.meta.shard.0).collect();
+    assert_eq!(shards, (0..4).collect(), "every new shard delivers");
+    assert!(!waiting.is_finished(), "a rescale is not the end");
+    assert!(manager.fatal_error().is_none());
+    manager.close().await.unwrap();
+    timeout(LIMIT, waiting).await.unwrap().unwrap().unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_hook_and_handlers_can_call_the_manager() {
+    let sim = sim_with(2).await;
+    let built = Arc::new(AtomicU32::new(0));
+    let manager = manager_with(&sim, {
+        let built = built.clone();
+        move |manager, config| {
+            // Inside the hook: no lock is held.
+            assert_eq!(manager.num_shards(), 2);
+            assert!(manager.shard(0).is_none());
+            manager.for_each(|_| {});
+            built.fetch_add(1, Ordering::Relaxed);
+            config
+        }
+    })
+    .await;
+    assert_eq!(built.load(Ordering::Relaxed), 2);
+    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let _handler = manager.bus().add_handler({
+        let manager = manager.clone();
+        move |msg: Arc<Msg>| {
+            let manager = manager.clone();
+            let tx = tx.clone();
+            async move {
+                let info = manager.info(msg.meta.shard.0);
+                let mut open = 0;
+                manager.for_each(|_| open += 1);
+                let _ = tx.send((info.map(|i| i.stage), open));
+            }
+        }
+    });
+    manager.open().await.unwrap();
+    let guild = sim.guild_ids()[0];
+    send(&sim, guild, 1);
+    let (stage, open) = timeout(LIMIT, seen.recv()).await.unwrap().unwrap();
+    assert_eq!(stage, Some(Stage::Connected));
+    assert_eq!(open, 2);
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_runs_every_shard_of_its_manager() {
+    let sim = sim_with(3).await;
+    let session = Arc::new(shardbus::Session::with_manager(manager(&sim).await));
+    assert!(!session.gateway_is_alive(), "nothing open yet");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let session = session.clone();
+        tokio::spawn(async move {
+            session
+                .connect(async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    };
+    timeout(LIMIT, async {
+        while !session.gateway_is_alive()
+            || (0..3).any(|id| {
+                session
+                    .manager()
+                    .info(id)
+                    .is_none_or(|i| i.stage != Stage::Connected)
+            })
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(sim.log().ready_identifies().count(), 3);
+    // A shard shut down on purpose leaves the set; the others keep the
+    // session alive.
+    session
+        .manager()
+        .shutdown(2, CloseCode::NORMAL)
+        .await
+        .unwrap();
+    session
+        .manager()
+        .for_each(|s| assert_ne!(s.id(), ShardId(2)));
+    assert!(session.gateway_is_alive());
+    stop.send(()).unwrap();
+    timeout(LIMIT, running).await.unwrap().unwrap().unwrap();
+    assert!(!session.gateway_is_alive());
+    // Open after close works, with new sessions for every shard.
+    timeout(LIMIT, session.open()).await.unwrap().unwrap();
+    assert!(session.gateway_is_alive());
+    assert_eq!(sim.log().ready_identifies().count(), 6);
+    session.close().await;
+    sim.shutdown().await;
+}
