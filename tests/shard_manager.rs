@@ -440,3 +440,63 @@ async fn a_session_runs_every_shard_of_its_manager() {
     session.close().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_shard_posts_in_its_seq_order_and_a_stalled_type_holds_back_only_its_shard() {
+    let sim = sim_with(2).await;
+    let manager = manager_with(&sim, |_, config| {
+        config.intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::GUILD_MESSAGE_TYPING)
+    })
+    .await;
+    let mut rx = manager.bus().subscribe::<Msg>();
+    // Subscribed and never read: shard 0's typing events stall shard 0 once
+    // its ring (128) is full.
+    let stalled = manager.bus().subscribe::<shardbus::model::TypingStart>();
+    manager.open().await.unwrap();
+    let on = |shard: u32| {
+        sim.guild_ids()
+            .into_iter()
+            .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
+            .unwrap()
+    };
+    let (g0, g1) = (on(0), on(1));
+    for i in 0..200u64 {
+        let sent = sim.dispatch(
+            g0,
+            "TYPING_START",
+            serde_json::json!({
+                "channel_id": "1", "guild_id": g0.0.to_string(),
+                "user_id": "5", "timestamp": 1_700_000_000 + i
+            }),
+        );
+        assert_eq!(sent, 1);
+    }
+    // The ring fills: 128 typing events, then the shard waits.
+    timeout(LIMIT, async {
+        while manager.info(0).unwrap().events < 128 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // Shard 1 keeps delivering, in its seq order.
+    let mut last = None;
+    for i in 0..300u64 {
+        send(&sim, g1, i);
+        let msg = recv(&mut rx, 1).await.pop().unwrap();
+        assert_eq!(msg.meta.shard, ShardId(1));
+        assert_eq!(msg.content, format!("m{i}"));
+        assert!(last < Some(msg.meta.seq), "seq order");
+        last = Some(msg.meta.seq);
+    }
+    // Shard 0 is held back, still heartbeating and connected.
+    assert_eq!(manager.info(0).unwrap().stage, Stage::Connected);
+    assert!(
+        manager.info(0).unwrap().events < 201,
+        "shard 0 stopped reading"
+    );
+    // Closing delivers what was read, so the stalled reader must go first.
+    drop(stalled);
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}
