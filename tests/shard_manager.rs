@@ -500,3 +500,97 @@ async fn each_shard_posts_in_its_seq_order_and_a_stalled_type_holds_back_only_it
     manager.close().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rolling_rescale_switches_sets_without_losing_or_repeating_an_event() {
+    let sim = Arc::new(
+        sim(SimConfig {
+            shards: 2,
+            guilds: 16,
+            strict_shard_total: false,
+            ..test_config()
+        })
+        .await,
+    );
+    let manager = manager(&sim).await;
+    let mut rescaled = manager.bus().subscribe::<Rescaled>();
+    let mut rx = manager.bus().subscribe::<Msg>();
+    manager.open().await.unwrap();
+
+    // Steady traffic over every guild, before, during and after the switch.
+    const N: u64 = 1500;
+    let sender = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            let guilds = sim.guild_ids();
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            for i in 0..N {
+                tick.tick().await;
+                let guild = guilds[i as usize % guilds.len()];
+                assert!(send(&sim, guild, i) >= 1, "some session owns the guild");
+            }
+        })
+    };
+    let mut counts = BTreeMap::<String, u32>::new();
+    for msg in recv(&mut rx, 200).await {
+        *counts.entry(msg.content.clone()).or_default() += 1;
+    }
+    sim.reshard(4).unwrap();
+    let rescale = {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.rescale().await })
+    };
+    // Read while the rescale runs, so no set waits on this reader.
+    while counts.len() < N as usize {
+        let msg = timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
+        *counts.entry(msg.content.clone()).or_default() += 1;
+    }
+    sender.await.unwrap();
+    timeout(LIMIT, rescale).await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        *timeout(LIMIT, rescaled.recv()).await.unwrap().unwrap(),
+        Rescaled {
+            old: 2,
+            new: 4,
+            rolling: true
+        }
+    );
+    assert_eq!(manager.num_shards(), 4);
+    // A last message on every new shard: a late copy on that shard would
+    // arrive before it.
+    for shard in 0..4u32 {
+        let guild = sim
+            .guild_ids()
+            .into_iter()
+            .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
+            .unwrap();
+        send(&sim, guild, 10_000 + u64::from(shard));
+    }
+    let mut last = BTreeSet::new();
+    while last.len() < 4 {
+        let msg = timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
+        if msg.content.starts_with("m1000") {
+            last.insert(msg.meta.shard);
+        } else {
+            *counts.entry(msg.content.clone()).or_default() += 1;
+        }
+    }
+    let lost = (0..N)
+        .filter(|i| !counts.contains_key(&format!("m{i}")))
+        .count();
+    let repeated: u32 = counts.values().map(|n| n - 1).sum();
+    println!("rolling rescale 2 -> 4 with {N} messages: lost {lost}, repeated {repeated}");
+    assert_eq!((lost, repeated), (0, 0));
+    let totals: BTreeSet<u32> = sim
+        .log()
+        .ready_identifies()
+        .map(|i| i.shard.total)
+        .collect();
+    assert_eq!(
+        totals,
+        BTreeSet::from([2, 4]),
+        "the old sessions were not 4011'd"
+    );
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}

@@ -590,6 +590,9 @@ impl Runner {
             seq: seq.unwrap_or_default(),
         };
         let hook = self.config.hook.as_deref();
+        if hook.is_some_and(|hook| !hook.admit(meta, event_type, frame.data())) {
+            return;
+        }
         let mut decoded = self.config.registry.decode(
             event_type,
             frame.data(),

@@ -23,4 +23,16 @@ pub trait DispatchHook: Send + Sync + 'static {
 
     /// Called with a decoded event of a wanted type, before it is posted.
     fn on_dispatch(&self, meta: DispatchMeta, event: &(dyn Any + Send + Sync));
+
+    /// Whether to decode and post this dispatch at all, given its type and
+    /// raw `d`; called for every dispatch, before decoding. The shard has
+    /// already taken its sequence number (a refused dispatch is not asked
+    /// for again on resume). The default admits everything.
+    ///
+    /// The shard manager uses it to switch the bus from one shard set to
+    /// another without losing or repeating events.
+    fn admit(&self, meta: DispatchMeta, event_type: &str, data: &str) -> bool {
+        let _ = (meta, event_type, data);
+        true
+    }
 }

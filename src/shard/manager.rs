@@ -11,7 +11,9 @@ use futures_util::future::{Shared, join_all};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 
+use super::cutover::Cutover;
 use super::error::ManagerError;
+use super::hook::SetHook;
 use super::info::{Rescaled, ShardInfo};
 use crate::bus::{BoxFuture, TypeMux};
 use crate::gateway::{
@@ -21,6 +23,10 @@ use crate::gateway::{
 use crate::http::Client;
 use crate::model::{GatewayBot, GuildId, ShardId};
 use crate::sync::lock;
+
+/// How long after a rolling rescale's switch the new set's copies of what
+/// the old set posted are still dropped.
+const CUTOVER_GRACE: Duration = Duration::from_secs(10);
 
 /// The constructor hook (arikawa's `NewShardFunc`): gets the configuration
 /// the manager made for one shard (token, intents, shard `[id, total]`,
@@ -94,6 +100,10 @@ struct Inner {
     rescale_pending: AtomicBool,
     /// The first fatal error (not 4011, which rescales).
     fatal: Mutex<Option<ManagerError>>,
+    /// The user's dispatch hook, given to every shard.
+    user_hook: Option<Arc<dyn DispatchHook>>,
+    /// Switches the bus between sets in a rolling rescale.
+    cutover: Arc<Cutover>,
 }
 
 /// One shard set: a total, the range this process runs, and its shards.
@@ -250,9 +260,7 @@ impl ManagerBuilder {
         if let Some(queue) = queue {
             self.identify = self.identify.identify_queue(queue);
         }
-        if let Some(hook) = self.hook {
-            self.identify = self.identify.dispatch_hook(hook);
-        }
+        let user_hook = self.hook.or_else(|| self.identify.hook.take());
         let range = match self.range {
             Some(range) => range.start.min(total)..range.end.min(total),
             None => 0..total,
@@ -277,9 +285,11 @@ impl ManagerBuilder {
                 rescaling: tokio::sync::Mutex::new(()),
                 rescale_pending: AtomicBool::new(false),
                 fatal: Mutex::new(None),
+                user_hook,
+                cutover: Arc::default(),
             }),
         };
-        let slots = manager.make_slots(total, range, &url);
+        let slots = manager.make_slots(0, total, range, &url);
         lock(&manager.inner.set).slots = slots;
         manager
     }
@@ -348,18 +358,23 @@ impl Manager {
         Self::builder(identify).new_shard(new_shard).build()
     }
 
-    /// Builds one slot per shard of `range`, calling the hook with no lock
-    /// held.
-    fn make_slots(&self, total: u32, range: Range<u32>, url: &str) -> Vec<Slot> {
-        self.inner.total.store(total, Ordering::Release);
+    /// Builds one slot per shard of `range` for set `generation`, calling
+    /// the constructor hook with no lock held.
+    fn make_slots(&self, generation: u64, total: u32, range: Range<u32>, url: &str) -> Vec<Slot> {
         range
             .map(|id| {
+                let hook = SetHook {
+                    generation,
+                    cutover: self.inner.cutover.clone(),
+                    user: self.inner.user_hook.clone(),
+                };
                 let config = self
                     .inner
                     .identify
                     .clone()
                     .shard(id, total)
-                    .gateway_url(url);
+                    .gateway_url(url)
+                    .dispatch_hook(Arc::new(hook));
                 Slot {
                     config: (self.inner.new_shard)(self, config),
                     running: None,
@@ -676,17 +691,115 @@ impl Manager {
     }
 
     /// Asks `GET /gateway/bot` for the recommended shard count and, if it
-    /// differs from the current total, stops the set and starts one of the
-    /// new size (see [`rescale_to`](Self::rescale_to)).
+    /// differs from the current total, moves to a set of the new size: a
+    /// rolling rescale ([`rescale_rolling_to`](Self::rescale_rolling_to))
+    /// while every shard is connected, otherwise stop then start
+    /// ([`rescale_to`](Self::rescale_to)).
     ///
     /// # Errors
     ///
     /// [`ManagerError::NoHttp`] without an HTTP client,
-    /// [`ManagerError::GatewayBot`] if the request fails, or what
-    /// [`rescale_to`](Self::rescale_to) returns.
+    /// [`ManagerError::GatewayBot`] if the request fails, or what the
+    /// rescale returns.
     pub async fn rescale(&self) -> Result<(), ManagerError> {
         let bot = self.gateway_bot().await?;
-        self.rescale_to(bot.shards).await
+        let healthy = {
+            let handles = self.handles();
+            !handles.is_empty() && handles.iter().all(|h| h.stage() == Stage::Connected)
+        };
+        if healthy {
+            self.rescale_rolling_to(bot.shards).await
+        } else {
+            self.rescale_to(bot.shards).await
+        }
+    }
+
+    /// Moves to a set of `total` shards without a gap: the new set
+    /// connects and becomes ready while the old one keeps delivering, then
+    /// the bus switches over and the old set is closed. Each event is
+    /// posted once across the switch (see the cutover rules in the module
+    /// docs of [`shard`](crate::shard)). Posts `Arc<`[`Rescaled`]`>` with
+    /// `rolling: true`. Does nothing if `total` is the current total.
+    ///
+    /// # Errors
+    ///
+    /// [`ManagerError::PartialRange`] if this process runs only part of
+    /// the shards, or the first fatal error of a new shard (the new set is
+    /// then closed and the old one keeps running).
+    pub async fn rescale_rolling_to(&self, total: u32) -> Result<(), ManagerError> {
+        let total = total.max(1);
+        let _one = self.inner.rescaling.lock().await;
+        let (old, url, range, generation) = {
+            let set = lock(&self.inner.set);
+            (
+                set.total,
+                set.url.clone(),
+                set.range.clone(),
+                set.generation,
+            )
+        };
+        if range != (0..old) {
+            return Err(ManagerError::PartialRange {
+                index: range.start,
+                end: range.end,
+                total: old,
+            });
+        }
+        if total == old {
+            return Ok(());
+        }
+        tracing::info!(old, new = total, "rolling rescale");
+        let epoch = self.inner.cutover.record(generation);
+        let next = generation + 1;
+        let mut slots = self.make_slots(next, total, 0..total, &url);
+        let started: Vec<Running> = slots
+            .iter_mut()
+            .map(|slot| {
+                let running = self.spawn(&slot.config, next);
+                slot.running = Some(running.clone());
+                running
+            })
+            .collect();
+        let mut readies: FuturesUnordered<_> = started.iter().map(ready).collect();
+        while let Some(result) = readies.next().await {
+            if let Err(error) = result {
+                drop(readies);
+                let _ = self.stop(&started, CloseCode::NORMAL).await;
+                self.inner.cutover.end(epoch);
+                return Err(ManagerError::Gateway(error));
+            }
+        }
+        // The switch: from here each event is posted by whichever set
+        // reads it first.
+        self.inner.cutover.overlap();
+        let retired: Vec<Running> = {
+            let mut set = lock(&self.inner.set);
+            set.generation = next;
+            set.total = total;
+            set.range = 0..total;
+            let old_slots = std::mem::replace(&mut set.slots, slots);
+            old_slots.into_iter().filter_map(|s| s.running).collect()
+        };
+        self.inner.total.store(total, Ordering::Release);
+        self.inner.changed.send_modify(|n| *n += 1);
+        let _ = self.stop(&retired, CloseCode::NORMAL).await;
+        // The new set may still be behind the old one by a little: keep
+        // dropping its copies of what the old set posted for a while.
+        let cutover = self.inner.cutover.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(CUTOVER_GRACE).await;
+            cutover.end(epoch);
+        });
+        let _ = self
+            .inner
+            .bus
+            .post(Rescaled {
+                old,
+                new: total,
+                rolling: true,
+            })
+            .await;
+        Ok(())
     }
 
     /// `GET /gateway/bot` through the manager's client.
@@ -746,7 +859,9 @@ impl Manager {
                 .collect()
         };
         let _ = self.stop(&stopping, CloseCode::NORMAL).await;
-        let slots = self.make_slots(total, 0..total, &url);
+        self.inner.total.store(total, Ordering::Release);
+        let generation = lock(&self.inner.set).generation;
+        let slots = self.make_slots(generation, total, 0..total, &url);
         {
             let mut set = lock(&self.inner.set);
             set.total = total;
