@@ -477,6 +477,16 @@ async fn idle(binaries: &Binaries, client: Client, mode: Mode, shards: u64) -> I
     let v = run_client(binaries, client, mode, &args, || {}).await;
     let log = sim.log();
     sim.shutdown().await;
+    for v in log.bucket_violations.iter().take(3) {
+        eprintln!(
+            "  bucket violation: shard {} (bucket {}) at {:.1} ms, {:.1} ms after the bucket's \
+             previous identify",
+            v.shard.id,
+            v.bucket,
+            v.at.as_secs_f64() * 1e3,
+            v.since_previous.as_secs_f64() * 1e3
+        );
+    }
     IdleRun {
         client,
         mode,
@@ -560,8 +570,18 @@ impl Results {
                 ));
             }
         }
+        // twilight's `Queue` only grants (it hears nothing of the send), so
+        // the peer's queue paces grants and an identify sent late can land
+        // inside the sim's window: a measured result, as in the gateway
+        // bench, each violation one op 9 the shard survives. shardbus's
+        // queue counts from the send and must have none.
         for r in &self.idle {
-            if r.errors != 0.0 || r.errors.is_nan() || r.violations != 0 {
+            let tolerated = match r.client {
+                Client::Shardbus => 0.0,
+                Client::Twilight => 2.0 * r.violations as f64,
+            };
+            let shardbus_violations = r.client == Client::Shardbus && r.violations != 0;
+            if r.errors > tolerated || r.errors.is_nan() || shardbus_violations {
                 defects.push(format!(
                     "idle {} {}: errors {}, bucket violations {}, connections {} for {} shards",
                     r.client.name(),
