@@ -65,20 +65,21 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
+use common::latency::{LATENCY_MEASURED, LATENCY_WARMUP, LIMIT, Latency};
+use common::peers::{Binaries, Client, MODES, Mode, client_args, field, run_client};
+use common::report::{env_u64, json_num, spread, target_dir};
 use shardbus::TypeMux;
 use shardbus::gateway::{
-    CloseCode, Compression, GatewayConfig, GatewayError, Intents, Shard, ShardStage, Stage,
+    CloseCode, GatewayConfig, GatewayError, Intents, Shard, ShardStage, Stage,
 };
-use shardbus::model::MessageCreate;
 use shardbus::shard::LocalIdentifyQueue;
 use shardbus_sim::{Sim, SimConfig};
 use tokio::task::JoinHandle;
@@ -108,205 +109,6 @@ const SETTLE_MS: u64 = 3000;
 const IDLE_HEARTBEAT: Duration = Duration::from_secs(1);
 /// Default latency-run rate, messages per second.
 const DEFAULT_RATE: u64 = 2000;
-/// Latency-run time whose messages are not counted.
-const LATENCY_WARMUP: Duration = Duration::from_millis(500);
-/// Latency-run measured time.
-const LATENCY_MEASURED: Duration = Duration::from_secs(3);
-/// How long setup and teardown steps may take before the bench gives up.
-const LIMIT: Duration = Duration::from_secs(20);
-/// The realistic MESSAGE_CREATE the latency run sends.
-const FIXTURE: &str = include_str!("fixtures/message_create_small.json");
-
-/// A transport compression mode, as both clients name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    None,
-    Zlib,
-    Zstd,
-}
-
-const MODES: [Mode; 3] = [Mode::None, Mode::Zlib, Mode::Zstd];
-
-/// The modes `GATEWAY_MODES` selects (all by default).
-fn modes() -> Vec<Mode> {
-    let Ok(list) = std::env::var("GATEWAY_MODES") else {
-        return MODES.to_vec();
-    };
-    MODES
-        .into_iter()
-        .filter(|m| list.split(',').any(|s| s.trim() == m.arg()))
-        .collect()
-}
-
-impl Mode {
-    /// The clients' `--compression` value.
-    fn arg(self) -> &'static str {
-        match self {
-            Mode::None => "none",
-            Mode::Zlib => "zlib",
-            Mode::Zstd => "zstd",
-        }
-    }
-
-    /// The gateway's name for it (the JSON's `compression`).
-    fn name(self) -> &'static str {
-        match self {
-            Mode::None => "none",
-            Mode::Zlib => "zlib-stream",
-            Mode::Zstd => "zstd-stream",
-        }
-    }
-
-    fn library(self) -> Compression {
-        match self {
-            Mode::None => Compression::None,
-            Mode::Zlib => Compression::ZlibStream,
-            Mode::Zstd => Compression::ZstdStream,
-        }
-    }
-}
-
-/// The two clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Client {
-    Shardbus,
-    Twilight,
-}
-
-impl Client {
-    fn name(self) -> &'static str {
-        match self {
-            Client::Shardbus => "shardbus",
-            Client::Twilight => "twilight",
-        }
-    }
-}
-
-/// The built client binaries.
-struct Binaries {
-    dir: PathBuf,
-}
-
-impl Binaries {
-    /// Builds `shardbus-client` once and `twilight-client` once per mode,
-    /// each with its own cargo invocation (no feature unification between
-    /// them), and copies the binaries to `target/bench-peers/bin`.
-    fn build() -> Self {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let manifest = root.join("benches/peers/Cargo.toml");
-        let target = target_dir().join("bench-peers");
-        let bin = target.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let jobs: [(&str, &[&str], String); 4] = [
-            ("shardbus-client", &[], "shardbus".into()),
-            ("twilight-client", &[], "twilight-none".into()),
-            (
-                "twilight-client",
-                &["--features", "zlib"],
-                "twilight-zlib".into(),
-            ),
-            (
-                "twilight-client",
-                &["--features", "zstd"],
-                "twilight-zstd".into(),
-            ),
-        ];
-        for (package, features, name) in jobs {
-            eprintln!("building {name}");
-            let status = Command::new(&cargo)
-                .args(["build", "--release", "--quiet", "--manifest-path"])
-                .arg(&manifest)
-                .args(["-p", package])
-                .args(features)
-                .env("CARGO_TARGET_DIR", &target)
-                .status()
-                .unwrap();
-            assert!(status.success(), "building {name} failed");
-            std::fs::copy(target.join("release").join(package), bin.join(&name)).unwrap();
-        }
-        Self { dir: bin }
-    }
-
-    fn path(&self, client: Client, mode: Mode) -> PathBuf {
-        match client {
-            Client::Shardbus => self.dir.join("shardbus"),
-            Client::Twilight => self.dir.join(format!("twilight-{}", mode.arg())),
-        }
-    }
-}
-
-/// Runs one client process; `on_ready` runs when it prints `ready`. Returns
-/// its result line, parsed.
-/// A client's command line: the run (`throughput` or `idle`), the sim's
-/// URL and token, the compression, then `extra` flags with their values.
-fn client_args(run: &str, sim: &Sim, mode: Mode, extra: &[(&str, String)]) -> Vec<String> {
-    let mut args = vec![
-        run.to_owned(),
-        "--url".to_owned(),
-        sim.gateway_url(),
-        "--token".to_owned(),
-        sim.token().to_owned(),
-        "--compression".to_owned(),
-        mode.arg().to_owned(),
-    ];
-    for (flag, value) in extra {
-        args.push((*flag).to_owned());
-        args.push(value.clone());
-    }
-    args
-}
-
-async fn run_client(
-    binaries: &Binaries,
-    client: Client,
-    mode: Mode,
-    args: &[String],
-    on_ready: impl FnOnce(),
-) -> Value {
-    let mut child = Command::new(binaries.path(client, mode))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut on_ready = Some(on_ready);
-    let mut result = None;
-    while let Some(line) = rx.recv().await {
-        if line == "ready" {
-            if let Some(f) = on_ready.take() {
-                f();
-            }
-        } else if line.starts_with('{') {
-            result = Some(serde_json::from_str::<Value>(&line).unwrap());
-        }
-    }
-    reader.join().unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "{} ({}) failed: {status}",
-        client.name(),
-        mode.name()
-    );
-    result.unwrap_or_else(|| panic!("{} ({}) printed no result", client.name(), mode.name()))
-}
-
-fn field(v: &Value, key: &str) -> f64 {
-    v.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
-}
-
 /// One throughput run of one client.
 struct ThroughputRun {
     client: Client,
@@ -421,41 +223,6 @@ async fn idle(binaries: &Binaries, client: Client, mode: Mode, shards: u64) -> I
     }
 }
 
-/// One latency row.
-struct Latency {
-    compression: Mode,
-    rate: u64,
-    /// Messages dispatched, warm-up included.
-    sent: u64,
-    /// Dispatch-to-subscriber latencies of the measured messages, ns, sorted.
-    samples: Vec<u64>,
-    errors: u64,
-    disconnects: u64,
-}
-
-impl Latency {
-    /// Nearest-rank percentile, in microseconds.
-    fn percentile_us(&self, p: f64) -> f64 {
-        if self.samples.is_empty() {
-            return f64::NAN;
-        }
-        let rank = (p * self.samples.len() as f64).ceil() as usize;
-        let i = rank.clamp(1, self.samples.len()) - 1;
-        self.samples[i] as f64 / 1e3
-    }
-
-    fn max_us(&self) -> f64 {
-        self.samples.last().map_or(f64::NAN, |&ns| ns as f64 / 1e3)
-    }
-
-    fn mean_us(&self) -> f64 {
-        if self.samples.is_empty() {
-            return f64::NAN;
-        }
-        self.samples.iter().map(|&ns| ns as f64).sum::<f64>() / self.samples.len() as f64 / 1e3
-    }
-}
-
 /// A sim with one connected shard, and counters of its errors and
 /// disconnects.
 struct Rig {
@@ -556,55 +323,11 @@ impl Rig {
 
 async fn latency(compression: Mode, rate: u64) -> Latency {
     let rig = rig(compression).await;
-    let base = Instant::now();
-    let total = ((LATENCY_WARMUP + LATENCY_MEASURED).as_secs_f64() * rate as f64) as u64;
-    let warmup_ns = LATENCY_WARMUP.as_nanos() as u64;
-
-    let mut messages = rig.bus.subscribe::<MessageCreate>();
-    let subscriber = tokio::spawn(async move {
-        let mut samples = Vec::with_capacity(total as usize);
-        let mut received = 0u64;
-        while received < total {
-            let Some(msg) = messages.recv().await else {
-                break;
-            };
-            let now = base.elapsed().as_nanos() as u64;
-            received += 1;
-            if let Ok(sent) = msg.content.parse::<u64>()
-                && sent >= warmup_ns
-            {
-                samples.push(now.saturating_sub(sent));
-            }
-        }
-        (received, samples)
-    });
-
-    let mut template: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
-    let guild = rig.sim.guild_ids()[0].to_string();
-    template["guild_id"] = serde_json::Value::String(guild);
-
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut sent = 0u64;
-    while sent < total {
-        tick.tick().await;
-        let due = ((base.elapsed().as_secs_f64() * rate as f64) as u64 + 1).min(total);
-        while sent < due {
-            let mut data = template.clone();
-            let at = base.elapsed().as_nanos() as u64;
-            data["content"] = serde_json::Value::String(at.to_string());
-            let queued = rig.sim.dispatch_to_shard(0, "MESSAGE_CREATE", data);
-            assert_eq!(queued, 1, "the shard's session did not take the message");
-            sent += 1;
-        }
-    }
-
-    let (received, mut samples) = tokio::time::timeout(LIMIT, subscriber)
-        .await
-        .unwrap_or_else(|_| panic!("not every message arrived within {LIMIT:?}"))
-        .unwrap();
-    assert_eq!(received, total, "the subscriber's stream ended early");
-    samples.sort_unstable();
+    let templates = [common::latency::template(&rig.sim.guild_ids()[0])];
+    let (sent, samples) = common::latency::sample(&rig.bus, rate, &templates, |_, data| {
+        rig.sim.dispatch_to_shard(0, "MESSAGE_CREATE", data)
+    })
+    .await;
     let row = Latency {
         compression,
         rate,
@@ -615,57 +338,6 @@ async fn latency(compression: Mode, rate: u64) -> Latency {
     };
     rig.finish(true).await;
     row
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    match value.trim().parse() {
-        Ok(n) => Some(n),
-        Err(_) => {
-            eprintln!("warning: ignoring {name}={value:?} (not a number)");
-            None
-        }
-    }
-}
-
-fn target_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                manifest.join(dir)
-            }
-        }
-        None => manifest.join("target"),
-    }
-}
-
-/// A finite number as JSON, `null` otherwise.
-fn json_num(x: f64, decimals: usize) -> String {
-    if x.is_finite() {
-        format!("{x:.decimals$}")
-    } else {
-        "null".to_owned()
-    }
-}
-
-/// Median, min and max.
-fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
-    xs.retain(|x| x.is_finite());
-    if xs.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    let median = if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    };
-    (median, xs[0], xs[n - 1])
 }
 
 /// One client and mode, summarised over its runs.
@@ -899,7 +571,7 @@ fn main() {
     let rounds = env_u64("GATEWAY_ROUNDS").unwrap_or(DEFAULT_ROUNDS).max(1);
     let shards = env_u64("GATEWAY_SHARDS").unwrap_or(DEFAULT_SHARDS).max(1);
     let rate = env_u64("GATEWAY_RATE").unwrap_or(DEFAULT_RATE).max(1);
-    let modes = modes();
+    let modes = common::peers::modes("GATEWAY_MODES", &MODES);
     let binaries = Binaries::build();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)

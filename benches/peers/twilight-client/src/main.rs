@@ -4,6 +4,12 @@
 //! binary once per mode; `--compression` only labels the result and is
 //! checked against the build.
 //!
+//! `shards-throughput --url U --token T --compression C --shards N
+//! --max-concurrency M --window-ms W --warmup-ms W --secs S` (`cargo bench
+//! --bench shards`) runs N shards, one task each reading its own
+//! `next_event` as twilight's multi-shard example does, all counting into
+//! one counter; `ready` once every shard has had its READY.
+//!
 //! Events are read the way twilight's docs show: `next_event` with the wanted
 //! event types, which deserializes them into twilight-model's types.
 
@@ -213,6 +219,113 @@ async fn idle(args: Args) {
     .print();
 }
 
+/// What one shard's reader found, when it stopped.
+struct ShardReport {
+    errors: u64,
+    seq_defects: u64,
+}
+
+async fn shards_throughput(args: Args) {
+    let total = args.count("shards", 16);
+    let queue = paced(
+        args.count("max-concurrency", 16).max(1),
+        args.millis("window-ms", 5000),
+    );
+    let wanted = EventTypeFlags::MESSAGE_CREATE | EventTypeFlags::READY;
+    let events = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<u32>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    for id in 0..total {
+        let mut shard = shard(&args, id, total, queue.clone());
+        let (ready_tx, counted, mut stop_rx) = (ready_tx.clone(), events.clone(), stop_rx.clone());
+        readers.push(tokio::spawn(async move {
+            let mut report = ShardReport {
+                errors: 0,
+                seq_defects: 0,
+            };
+            let mut prev = 0u64;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stop_rx.changed() => break,
+                    event = shard.next_event(wanted) => match event {
+                        Some(Ok(Event::MessageCreate(msg))) => {
+                            let id = msg.id.get();
+                            if prev != 0 && id <= prev {
+                                report.seq_defects += 1;
+                            }
+                            prev = id;
+                            std::hint::black_box(msg.content.len());
+                            counted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(Ok(Event::Ready(_))) => {
+                            let _ = ready_tx.send(id);
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            report.errors += 1;
+                            eprintln!("twilight-client: shard {id}: {e}");
+                        }
+                        None => break,
+                    },
+                }
+            }
+            (shard, report)
+        }));
+    }
+    drop(ready_tx);
+    let mut ready = Ready::new(total);
+    while !ready.all() {
+        let Some(id) = ready_rx.recv().await else {
+            panic!("a shard stream ended before READY");
+        };
+        ready.mark(id);
+    }
+    peer_common::say_ready();
+
+    let window = peer_common::measure(&args, &events).await;
+    let _ = stop_tx.send(true);
+    let mut shards = Vec::new();
+    let (mut errors, mut seq_defects) = (0, 0);
+    for reader in readers {
+        let (shard, report) = reader.await.unwrap_or_else(|e| panic!("{e}"));
+        errors += report.errors;
+        seq_defects += report.seq_defects;
+        shards.push(shard);
+    }
+
+    // Close them all at once, as the shardbus client's `Manager::close` does.
+    let closing = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        let closes = shards.into_iter().map(|mut shard| {
+            shard.close(CloseFrame::NORMAL);
+            tokio::spawn(async move {
+                while let Some(item) = shard.next_event(EventTypeFlags::empty()).await {
+                    if matches!(item, Ok(Event::GatewayClose(_))) {
+                        break;
+                    }
+                }
+            })
+        });
+        for close in closes.collect::<Vec<_>>() {
+            let _ = close.await;
+        }
+    })
+    .await
+    .is_ok();
+    Throughput {
+        client: "twilight",
+        compression: BUILT,
+        window,
+        seq_defects,
+        errors,
+        disconnects: 0,
+        close_ms: peer_common::ms_since_if(closed, closing),
+    }
+    .print();
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -221,6 +334,7 @@ async fn main() {
     match args.mode() {
         "throughput" => throughput(args).await,
         "idle" => idle(args).await,
-        other => panic!("unknown mode {other:?}: throughput or idle"),
+        "shards-throughput" => shards_throughput(args).await,
+        other => panic!("unknown mode {other:?}: throughput, idle or shards-throughput"),
     }
 }
