@@ -4,6 +4,8 @@
 
 pub mod bus;
 pub mod gateway;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 pub mod shard;
 
