@@ -5,6 +5,8 @@
 pub mod bus;
 pub mod gateway;
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod model;
 pub mod shard;
 

@@ -20,6 +20,9 @@ pub(crate) struct LossyQueue<T> {
     capacity: usize,
     /// The reader, woken by every push and by close.
     waker: AtomicWaker,
+    /// Counts every value dropped.
+    #[cfg(feature = "metrics")]
+    missed_total: metrics::Counter,
 }
 
 /// The lock-protected part of a [`LossyQueue`].
@@ -52,7 +55,16 @@ impl<T> LossyQueue<T> {
             }),
             capacity,
             waker: AtomicWaker::new(),
+            #[cfg(feature = "metrics")]
+            missed_total: metrics::Counter::noop(),
         }
+    }
+
+    /// Also counts every dropped value in `counter`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_missed(mut self, counter: metrics::Counter) -> Self {
+        self.missed_total = counter;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
@@ -69,6 +81,8 @@ impl<T> LossyQueue<T> {
             }
             let dropped = if state.buf.len() == self.capacity {
                 state.missed += 1;
+                #[cfg(feature = "metrics")]
+                self.missed_total.increment(1);
                 state.buf.pop_front()
             } else {
                 None

@@ -78,6 +78,9 @@ pub(crate) struct Ring<T> {
     /// Everything that changes under the lock; on its own cache line, as
     /// every post takes it.
     state: CachePadded<Mutex<State>>,
+    /// Follows `receivers`.
+    #[cfg(feature = "metrics")]
+    receivers_gauge: metrics::Gauge,
 }
 
 /// One slot of the ring.
@@ -267,7 +270,16 @@ impl<T> Ring<T> {
                 next_id: 0,
                 closing: 0,
             })),
+            #[cfg(feature = "metrics")]
+            receivers_gauge: metrics::Gauge::noop(),
         }
+    }
+
+    /// Also keeps the number of receivers in `gauge`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_receivers(mut self, gauge: metrics::Gauge) -> Self {
+        self.receivers_gauge = gauge;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -309,6 +321,8 @@ impl<T> Ring<T> {
         }));
         state.cursors.push(cursor.clone());
         self.receivers.fetch_add(1, Ordering::Release);
+        #[cfg(feature = "metrics")]
+        self.receivers_gauge.increment(1.0);
         Receiver {
             ring: Some((self.clone(), cursor)),
             next,
@@ -448,6 +462,8 @@ impl<T> Ring<T> {
         if let Some(ix) = state.cursors.iter().position(|c| c.id == cursor.id) {
             state.cursors.swap_remove(ix);
             self.receivers.fetch_sub(1, Ordering::Release);
+            #[cfg(feature = "metrics")]
+            self.receivers_gauge.decrement(1.0);
             if cursor.closed.load(Ordering::Relaxed) {
                 state.closing -= 1;
             }

@@ -136,12 +136,18 @@ impl Runner {
             None
         } else {
             self.set_stage(Stage::Queued);
+            #[cfg(feature = "metrics")]
+            let queued_at = Instant::now();
             tokio::select! {
                 biased;
                 control = self.control.recv() => {
                     return (self.control_unconnected(control), false);
                 }
-                permit = self.config.queue.acquire(self.config.shard) => Some(permit),
+                permit = self.config.queue.acquire(self.config.shard) => {
+                    #[cfg(feature = "metrics")]
+                    self.metrics.identify_wait.record(queued_at.elapsed());
+                    Some(permit)
+                }
             }
         };
         self.set_stage(if resuming {
@@ -411,6 +417,8 @@ impl Runner {
                 _ => 0,
             };
             Counters::add(&self.state.counters.bytes_in, len as u64);
+            #[cfg(feature = "metrics")]
+            self.metrics.bytes_in.increment(len as u64);
         }
         match message {
             Some(Ok(Message::Text(text))) => self.on_payload(conn, text.as_str()).await,
@@ -502,7 +510,10 @@ impl Runner {
             OpCode::HeartbeatAck => {
                 conn.acked = true;
                 if let Some(sent) = conn.last_beat {
-                    *lock(&self.state.latency) = Some(sent.elapsed());
+                    let rtt = sent.elapsed();
+                    *lock(&self.state.latency) = Some(rtt);
+                    #[cfg(feature = "metrics")]
+                    self.metrics.latency.record(rtt);
                 }
             }
             OpCode::Reconnect => {
@@ -554,10 +565,22 @@ impl Runner {
             session.seq = seq;
         }
         Counters::add(&self.state.counters.events, 1);
+        #[cfg(feature = "metrics")]
+        self.metrics.events.increment(1);
         match event_type {
             "READY" => match frame.decode::<ReadyInfo>(text) {
                 Ok(ready) => {
                     Counters::add(&self.state.counters.identifies, 1);
+                    #[cfg(feature = "metrics")]
+                    if self
+                        .state
+                        .counters
+                        .identifies
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        > 1
+                    {
+                        self.metrics.reidentifies.increment(1);
+                    }
                     self.session = Some(Resumable {
                         session_id: ready.session_id,
                         resume_url: ready.resume_gateway_url,
@@ -579,6 +602,8 @@ impl Runner {
             },
             "RESUMED" => {
                 Counters::add(&self.state.counters.resumes, 1);
+                #[cfg(feature = "metrics")]
+                self.metrics.resumes.increment(1);
                 conn.established = true;
                 self.set_stage(Stage::Connected);
                 tracing::info!("resumed");

@@ -91,6 +91,9 @@ pub(crate) struct Runner {
     /// A user command waiting for its rate-limit slot; kept across
     /// connections.
     pub(crate) held: Option<String>,
+    /// The shard's metric handles, resolved when it was spawned.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::ShardMetrics,
 }
 
 /// What a wait between connections ended with.
@@ -110,6 +113,8 @@ impl Runner {
         state: Arc<ShardState>,
     ) -> Self {
         Self {
+            #[cfg(feature = "metrics")]
+            metrics: crate::metrics::ShardMetrics::of(config.shard.0),
             config,
             bus,
             commands,
@@ -141,6 +146,8 @@ impl Runner {
             }
             if opened {
                 Counters::add(&self.state.counters.reconnects, 1);
+                #[cfg(feature = "metrics")]
+                self.metrics.reconnects.increment(1);
             }
             opened = true;
             let (outcome, established) = self.connection().await;
@@ -254,6 +261,8 @@ impl Runner {
     /// Records and posts a new stage.
     pub(crate) fn set_stage(&mut self, stage: Stage) {
         self.state.stage.send_replace(stage);
+        #[cfg(feature = "metrics")]
+        self.metrics.stage.set(stage_code(stage));
         let event = ShardStage {
             shard: self.config.shard,
             stage,
@@ -281,5 +290,20 @@ impl Runner {
         self.posts
             .push_back(Box::pin(async move { bus.post_arc(posted).await }));
         error
+    }
+}
+
+/// The code of `stage` in the `shardbus_shard_stage` gauge (the table in
+/// `crate::metrics`).
+#[cfg(feature = "metrics")]
+fn stage_code(stage: Stage) -> f64 {
+    match stage {
+        Stage::Queued => 0.0,
+        Stage::Connecting => 1.0,
+        Stage::Identifying => 2.0,
+        Stage::Resuming => 3.0,
+        Stage::Connected => 4.0,
+        Stage::Disconnected { .. } => 5.0,
+        Stage::Stopped => 6.0,
     }
 }

@@ -253,6 +253,8 @@ impl TypeMux {
         let Some(topic) = typed_topic::<E>(entry) else {
             return Ok(0);
         };
+        #[cfg(feature = "metrics")]
+        topic.metrics.posts.increment(1);
         if topic.has_sinks() {
             let _guard = self.inner.enter()?;
             return Ok(topic.publish(event()).await);
@@ -273,7 +275,10 @@ impl TypeMux {
                 // The ring is full: wait for room as a post in flight, which
                 // `stop` waits for.
                 let _guard = self.inner.enter()?;
-                Ok(ring_post.send(&topic.ring).await)
+                let send = ring_post.send(&topic.ring);
+                #[cfg(feature = "metrics")]
+                let send = crate::metrics::time_if_blocked(&topic.metrics.backpressure, send);
+                Ok(send.await)
             }
         }
     }

@@ -31,6 +31,9 @@ pub(super) struct Topic<E> {
     /// How many lossy and multi-type subscribers there are, so posts to a
     /// topic with stream subscribers only skip looking for them.
     sinks: AtomicUsize,
+    /// This type's metric handles.
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: crate::metrics::TopicMetrics,
 }
 
 /// A type-erased [`Topic`], downcast through its `Any` supertrait.
@@ -70,12 +73,19 @@ pub(super) fn topic_arc<E: Send + Sync + 'static>(
 
 impl<E: Send + Sync + 'static> Topic<E> {
     pub(super) fn new(capacity: usize) -> Self {
+        #[cfg(feature = "metrics")]
+        let metrics = crate::metrics::TopicMetrics::of::<E>();
+        let ring = Ring::new(capacity);
+        #[cfg(feature = "metrics")]
+        let ring = ring.count_receivers(metrics.subscribers.clone());
         Self {
-            ring: Arc::new(Ring::new(capacity)),
+            ring: Arc::new(ring),
             many: Feed::new(),
             lossy: ArcSwap::from_pointee(Vec::new()),
             lossy_write: Mutex::new(()),
             sinks: AtomicUsize::new(0),
+            #[cfg(feature = "metrics")]
+            metrics,
         }
     }
 
@@ -105,11 +115,17 @@ impl<E: Send + Sync + 'static> Topic<E> {
         let mut delivered = lossy.iter().filter(|q| q.push(event.clone())).count();
         drop(lossy);
         if self.ring.has_receivers() {
-            delivered += RingPost::new(epoch, event.clone()).send(&self.ring).await;
+            let send = RingPost::new(epoch, event.clone()).send(&self.ring);
+            #[cfg(feature = "metrics")]
+            let send = crate::metrics::time_if_blocked(&self.metrics.backpressure, send);
+            delivered += send.await;
         }
         if let Some(time) = time {
             let wrapped = TypeMuxEvent { time, data: event };
-            delivered += Feed::send_to(&many, wrapped).await;
+            let send = Feed::send_to(&many, wrapped);
+            #[cfg(feature = "metrics")]
+            let send = crate::metrics::time_if_blocked(&self.metrics.backpressure, send);
+            delivered += send.await;
         }
         delivered
     }
@@ -120,15 +136,22 @@ impl<E: Send + Sync + 'static> Topic<E> {
         self: &Arc<Self>,
         capacity: usize,
     ) -> (Arc<LossyQueue<E>>, Subscription) {
-        let queue = Arc::new(LossyQueue::new(capacity));
+        let queue = LossyQueue::new(capacity);
+        #[cfg(feature = "metrics")]
+        let queue = queue.count_missed(self.metrics.lagged.clone());
+        let queue = Arc::new(queue);
         self.update_lossy(|list| list.push(queue.clone()));
         self.sinks.fetch_add(1, SeqCst);
+        #[cfg(feature = "metrics")]
+        self.metrics.subscribers.increment(1.0);
         let weak_topic = Arc::downgrade(self);
         let weak_queue = Arc::downgrade(&queue);
         let registration = Subscription::passive(move || {
             if let (Some(topic), Some(queue)) = (weak_topic.upgrade(), weak_queue.upgrade()) {
                 topic.update_lossy(|list| list.retain(|q| !Arc::ptr_eq(q, &queue)));
                 topic.sinks.fetch_sub(1, SeqCst);
+                #[cfg(feature = "metrics")]
+                topic.metrics.subscribers.decrement(1.0);
             }
         });
         (queue, registration)
@@ -138,11 +161,15 @@ impl<E: Send + Sync + 'static> Topic<E> {
     /// removes it.
     pub(super) fn add_many(self: &Arc<Self>, tx: mpsc::Sender<TypeMuxEvent>) -> Subscription {
         self.sinks.fetch_add(1, SeqCst);
+        #[cfg(feature = "metrics")]
+        self.metrics.subscribers.increment(1.0);
         let sub = self.many.subscribe(tx);
         let weak = Arc::downgrade(self);
         sub.shared().add_hook(Box::new(move || {
             if let Some(topic) = weak.upgrade() {
                 topic.sinks.fetch_sub(1, SeqCst);
+                #[cfg(feature = "metrics")]
+                topic.metrics.subscribers.decrement(1.0);
             }
         }));
         sub
