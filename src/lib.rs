@@ -6,6 +6,7 @@ pub mod bus;
 pub mod gateway;
 pub mod model;
 pub mod shard;
+pub mod state;
 
 mod boxed;
 mod logging;
