@@ -82,13 +82,15 @@
 //!
 //! | guild shape | per cached guild |
 //! |---|---|
-//! | the simulator's default: 8 members, 2 text + 1 voice channel, 1 role | about 9 KiB |
-//! | 100 members, 20 channels, 10 roles | about 80 KiB |
+//! | the simulator's default: 8 members, 2 text + 1 voice channel, 1 role | about 6.3 KiB |
+//! | 100 members, 19 text + 1 voice channel, 10 roles | about 55 KiB |
 //!
-//! and about 0.6 KiB per cached message of 40 characters (the simulator's
-//! shape). A 50-message history of each of 3 channels thus costs about as
-//! much as 10 such guilds: lower the bound, or turn messages off, for bots
-//! in many guilds.
+//! and about 1 KiB per cached message of the simulator's shape (author,
+//! partial member, a short content, a nonce; most of it is the inline size
+//! of [`Message`](crate::model::Message)). Full histories therefore
+//! dominate: at the default bound of 50, each text channel holds about
+//! 50 KiB, eight default guilds' worth. Lower the bound, or turn messages
+//! off, for bots in many guilds.
 //!
 //! # Examples
 //!
