@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod shard;
+pub mod state;
 
 mod boxed;
 mod logging;

@@ -33,6 +33,11 @@ fn gateway_imports_nothing_from_the_layers_above_it() {
 }
 
 #[test]
+fn state_imports_nothing_from_the_layers_above_it() {
+    assert_layer_is_below("state", &["gateway", "http", "shard", "session", "bridge"]);
+}
+
+#[test]
 fn the_scanner_finds_every_form_of_an_upward_path() {
     let found = |text: &str, depth| upward_paths(text, depth, ABOVE_MODEL);
     assert_eq!(found("use crate::gateway::Event;", 2), ["crate::gateway"]);

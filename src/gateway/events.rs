@@ -12,9 +12,11 @@ use super::opcode::{EventType, OpCode};
 use super::registry::EventRegistry;
 use crate::model::{
     ChannelCreate, ChannelDelete, ChannelUpdate, GuildCreate, GuildDelete, GuildMemberAdd,
-    GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildUpdate, InteractionCreate,
-    MessageCreate, MessageDelete, MessageReactionAdd, MessageReactionRemove, MessageUpdate,
-    PresenceUpdate, RateLimited, Ready, Resumed, TypingStart, VoiceServerUpdate, VoiceStateUpdate,
+    GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildRoleCreate, GuildRoleDelete,
+    GuildRoleUpdate, GuildUpdate, InteractionCreate, MessageCreate, MessageDelete,
+    MessageDeleteBulk, MessageReactionAdd, MessageReactionRemove, MessageUpdate, PresenceUpdate,
+    RateLimited, Ready, Resumed, ThreadCreate, ThreadDelete, ThreadUpdate, TypingStart,
+    VoiceServerUpdate, VoiceStateUpdate,
 };
 
 /// Implements [`Event`] and [`DispatchEvent`] for dispatch types with a
@@ -44,7 +46,9 @@ macro_rules! dispatch_event {
         }
 
         impl DispatchEvent for $ty {
-            const EVENT_TYPE: EventType = EventType::$name;
+            // From the name, so a type registered here needs no constant
+            // in `opcode.rs` (the role, thread and bulk-delete events).
+            const EVENT_TYPE: EventType = EventType::from_static(stringify!($name));
 
             fn set_meta(&mut self, meta: DispatchMeta) {
                 self.meta = meta;
@@ -66,9 +70,16 @@ dispatch_events! {
     GuildMemberUpdate => GUILD_MEMBER_UPDATE,
     GuildMemberRemove => GUILD_MEMBER_REMOVE,
     GuildMembersChunk => GUILD_MEMBERS_CHUNK,
+    GuildRoleCreate => GUILD_ROLE_CREATE,
+    GuildRoleUpdate => GUILD_ROLE_UPDATE,
+    GuildRoleDelete => GUILD_ROLE_DELETE,
+    ThreadCreate => THREAD_CREATE,
+    ThreadUpdate => THREAD_UPDATE,
+    ThreadDelete => THREAD_DELETE,
     MessageCreate => MESSAGE_CREATE,
     MessageUpdate => MESSAGE_UPDATE,
     MessageDelete => MESSAGE_DELETE,
+    MessageDeleteBulk => MESSAGE_DELETE_BULK,
     MessageReactionAdd => MESSAGE_REACTION_ADD,
     MessageReactionRemove => MESSAGE_REACTION_REMOVE,
     PresenceUpdate => PRESENCE_UPDATE,
@@ -91,6 +102,9 @@ mod tests {
             EventType::GUILD_MEMBERS_CHUNK,
             EventType::MESSAGE_CREATE,
             EventType::RATE_LIMITED,
+            EventType::from_static("GUILD_ROLE_DELETE"),
+            EventType::from_static("MESSAGE_DELETE_BULK"),
+            EventType::from_static("THREAD_UPDATE"),
         ] {
             assert!(registry.contains(name.as_str()), "{name} is registered");
         }

@@ -18,9 +18,9 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    Channel, ChannelId, Guild, GuildId, ImageHash, Interaction, Member, Message, MessageId,
-    PartialEmoji, Presence, ReactionType, RoleId, Seq, ShardId, Timestamp, User, UserId,
-    VoiceState, VoiceToken,
+    Channel, ChannelId, ChannelType, Guild, GuildId, ImageHash, Interaction, Member, Message,
+    MessageId, PartialEmoji, Presence, ReactionType, Role, RoleId, Seq, ShardId, Timestamp, User,
+    UserId, VoiceState, VoiceToken,
 };
 
 /// Which shard sent a dispatch, and its sequence number in that shard's
@@ -383,6 +383,86 @@ pub struct VoiceServerUpdate {
     /// (disconnect and wait for the next update).
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Which shard and sequence number this came with.
+    #[serde(skip)]
+    pub meta: DispatchMeta,
+}
+
+wrapper_event! {
+    /// `THREAD_CREATE`: a thread was created, or the current user was added
+    /// to a private thread.
+    ThreadCreate(thread: Channel);
+    /// `THREAD_UPDATE`: a thread changed (it is not sent when only
+    /// `last_message_id` changes).
+    ThreadUpdate(thread: Channel);
+}
+
+/// `THREAD_DELETE`: a thread was deleted. Carries only its ids and type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct ThreadDelete {
+    /// The thread.
+    pub id: ChannelId,
+    /// Its guild.
+    #[serde(default)]
+    pub guild_id: Option<GuildId>,
+    /// The channel it was in.
+    #[serde(default)]
+    pub parent_id: Option<ChannelId>,
+    /// The thread's type.
+    #[serde(rename = "type", default)]
+    pub kind: ChannelType,
+    /// Which shard and sequence number this came with.
+    #[serde(skip)]
+    pub meta: DispatchMeta,
+}
+
+/// `GUILD_ROLE_CREATE`: a role was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct GuildRoleCreate {
+    /// The guild.
+    pub guild_id: GuildId,
+    /// The new role.
+    pub role: Role,
+    /// Which shard and sequence number this came with.
+    #[serde(skip)]
+    pub meta: DispatchMeta,
+}
+
+/// `GUILD_ROLE_UPDATE`: a role changed (the whole role is sent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct GuildRoleUpdate {
+    /// The guild.
+    pub guild_id: GuildId,
+    /// The role, as it is now.
+    pub role: Role,
+    /// Which shard and sequence number this came with.
+    #[serde(skip)]
+    pub meta: DispatchMeta,
+}
+
+/// `GUILD_ROLE_DELETE`: a role was deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct GuildRoleDelete {
+    /// The guild.
+    pub guild_id: GuildId,
+    /// The deleted role.
+    pub role_id: RoleId,
+    /// Which shard and sequence number this came with.
+    #[serde(skip)]
+    pub meta: DispatchMeta,
+}
+
+/// `MESSAGE_DELETE_BULK`: several messages were deleted at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct MessageDeleteBulk {
+    /// The deleted messages.
+    #[serde(default)]
+    pub ids: Vec<MessageId>,
+    /// Their channel.
+    pub channel_id: ChannelId,
+    /// Their guild.
+    #[serde(default)]
+    pub guild_id: Option<GuildId>,
     /// Which shard and sequence number this came with.
     #[serde(skip)]
     pub meta: DispatchMeta,

@@ -90,9 +90,11 @@ pub use channel::{
 };
 pub use dispatch::{
     ChannelCreate, ChannelDelete, ChannelUpdate, DispatchMeta, GuildCreate, GuildDelete,
-    GuildMemberAdd, GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildUpdate,
-    InteractionCreate, MessageCreate, MessageDelete, MessageReactionAdd, MessageReactionRemove,
-    MessageUpdate, PresenceUpdate, Resumed, TypingStart, VoiceServerUpdate, VoiceStateUpdate,
+    GuildMemberAdd, GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildRoleCreate,
+    GuildRoleDelete, GuildRoleUpdate, GuildUpdate, InteractionCreate, MessageCreate, MessageDelete,
+    MessageDeleteBulk, MessageReactionAdd, MessageReactionRemove, MessageUpdate, PresenceUpdate,
+    Resumed, ThreadCreate, ThreadDelete, ThreadUpdate, TypingStart, VoiceServerUpdate,
+    VoiceStateUpdate,
 };
 pub use embed::{Embed, EmbedAuthor, EmbedField, EmbedFooter, EmbedMedia, EmbedProvider};
 pub use emoji::{Emoji, PartialEmoji};
