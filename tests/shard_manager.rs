@@ -594,3 +594,72 @@ async fn a_rolling_rescale_switches_sets_without_losing_or_repeating_an_event() 
     manager.close().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cache_is_fed_by_every_shard_and_a_restart_resets_only_its_own() {
+    use shardbus::State;
+    use shardbus::model::GuildCreate;
+    use shardbus::state::Cache;
+
+    let sim = sim_with(2).await;
+    let client = shardbus::http::Client::new(sim.token())
+        .unwrap()
+        .api_base(format!("{}/api/v10", sim.http_url()));
+    let manager = Manager::builder(config(&sim))
+        .http(client)
+        .identify_window(Duration::from_millis(100))
+        .cache(Cache::default())
+        .fetch()
+        .await
+        .unwrap();
+    let cache = manager.cache().unwrap().clone();
+    // A handler reads the state after its event, through the extractor.
+    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let _handler =
+        manager
+            .bus()
+            .add_handler(move |guild: Arc<GuildCreate>, State(cache): State<Cache>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(cache.guild(guild.id).is_some());
+                }
+            });
+    manager.open().await.unwrap();
+    let owned = |shard: u32| -> BTreeSet<u64> {
+        sim.guilds_for_shard(shard, 2).iter().map(|g| g.0).collect()
+    };
+    let cached = |shard: u32| -> BTreeSet<u64> {
+        cache
+            .guild_ids_of(ShardId(shard))
+            .iter()
+            .map(|g| g.get())
+            .collect()
+    };
+    for _ in 0..16 {
+        assert!(timeout(LIMIT, seen.recv()).await.unwrap().unwrap());
+    }
+    assert_eq!(cached(0), owned(0));
+    assert_eq!(cached(1), owned(1));
+
+    manager.restart(1).await.unwrap();
+    timeout(LIMIT, async {
+        while sim
+            .log()
+            .ready_identifies()
+            .filter(|i| i.shard.id == 1)
+            .count()
+            < 2
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(cached(0), owned(0), "shard 0's guilds stay");
+    for _ in 0..owned(1).len() {
+        assert!(timeout(LIMIT, seen.recv()).await.unwrap().unwrap());
+    }
+    assert_eq!(cached(1), owned(1), "shard 1's come back");
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}

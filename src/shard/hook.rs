@@ -36,3 +36,17 @@ impl DispatchHook for SetHook {
                 .is_none_or(|user| user.admit(meta, event_type, data))
     }
 }
+
+/// A [`Cache`](crate::state::Cache) is a dispatch hook: it updates itself
+/// before the bus sees each event, so a handler reads the state after its
+/// event. (The cache sits beside the gateway and knows nothing of it; this
+/// layer, above both, joins them.)
+impl DispatchHook for crate::state::Cache {
+    fn wants(&self, event: TypeId) -> bool {
+        crate::state::Cache::wants(self, event)
+    }
+
+    fn on_dispatch(&self, meta: DispatchMeta, event: &(dyn Any + Send + Sync)) {
+        self.apply(meta, event);
+    }
+}

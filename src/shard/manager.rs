@@ -104,6 +104,8 @@ struct Inner {
     user_hook: Option<Arc<dyn DispatchHook>>,
     /// Switches the bus between sets in a rolling rescale.
     cutover: Arc<Cutover>,
+    /// The state cache, if one was given.
+    cache: Option<crate::state::Cache>,
 }
 
 /// One shard set: a total, the range this process runs, and its shards.
@@ -156,6 +158,8 @@ pub struct ManagerBuilder {
     hook: Option<Arc<dyn DispatchHook>>,
     /// The bus, if not a new one.
     bus: Option<TypeMux>,
+    /// The state cache every shard feeds.
+    cache: Option<crate::state::Cache>,
 }
 
 impl ManagerBuilder {
@@ -203,6 +207,16 @@ impl ManagerBuilder {
     /// it (a state cache).
     pub fn dispatch_hook(mut self, hook: Arc<dyn DispatchHook>) -> Self {
         self.hook = Some(hook);
+        self
+    }
+
+    /// A state cache every shard feeds before posting (one store per
+    /// shard, read through the one handle); also the bus's state, so
+    /// handlers extract it with `State<Cache>`. Replaces a
+    /// [`dispatch_hook`](Self::dispatch_hook).
+    pub fn cache(mut self, cache: crate::state::Cache) -> Self {
+        self.hook = Some(Arc::new(cache.clone()));
+        self.cache = Some(cache);
         self
     }
 
@@ -265,9 +279,14 @@ impl ManagerBuilder {
             Some(range) => range.start.min(total)..range.end.min(total),
             None => 0..total,
         };
+        let mut bus = self.bus.unwrap_or_default();
+        if let Some(cache) = &self.cache {
+            bus = bus.with_state(cache.clone());
+        }
         let manager = Manager {
             inner: Arc::new(Inner {
-                bus: self.bus.unwrap_or_default(),
+                bus,
+                cache: self.cache,
                 identify: self.identify,
                 new_shard: self
                     .new_shard
@@ -308,6 +327,7 @@ impl Manager {
             window: None,
             hook: None,
             bus: None,
+            cache: None,
         }
     }
 
@@ -386,6 +406,11 @@ impl Manager {
     /// The bus every shard posts into.
     pub fn bus(&self) -> &TypeMux {
         &self.inner.bus
+    }
+
+    /// The state cache the shards feed, if the manager was built with one.
+    pub fn cache(&self) -> Option<&crate::state::Cache> {
+        self.inner.cache.as_ref()
     }
 
     /// The shard total (across every process of the bot).
