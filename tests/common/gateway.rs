@@ -171,3 +171,18 @@ pub async fn expect_messages(rx: &mut shardbus::EventStream<Msg>, range: std::op
         assert_eq!(msg.content, format!("m{i}"));
     }
 }
+
+/// Closes every shard with 1000, then waits until each has stopped
+/// without an error.
+pub async fn close_all(shards: Vec<Shard>) {
+    for shard in &shards {
+        shard
+            .handle()
+            .close(shardbus::gateway::CloseCode::NORMAL)
+            .await;
+    }
+    for shard in shards {
+        let joined = timeout(LIMIT, shard.join()).await;
+        assert!(joined.unwrap().is_ok(), "the shard stopped cleanly");
+    }
+}

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
 pub mod gateway;
+pub mod rest;
 
 /// Upper bound on anything that must finish. Virtual under paused time, so
 /// free there; in real time it only bounds how long a hang takes to report.
@@ -53,4 +54,27 @@ pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
         }
     });
     Watchdog { _disarm: tx }
+}
+
+/// Collects everything a tracing subscriber writes (give it
+/// `move || captured.clone()` as its writer).
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
