@@ -663,3 +663,57 @@ async fn the_cache_is_fed_by_every_shard_and_a_restart_resets_only_its_own() {
     manager.close().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_fetched_queue_keeps_the_daily_budget_and_queued_shards_show_it() {
+    let sim = sim(SimConfig {
+        shards: 4,
+        guilds: 16,
+        session_start_limit: shardbus_sim::SessionStartLimit {
+            total: 3,
+            remaining: 3,
+            reset_after: Duration::from_secs(3600),
+        },
+        ..test_config()
+    })
+    .await;
+    let manager = manager(&sim).await;
+    let mut stages = manager.bus().subscribe::<ShardStage>();
+    let opening = {
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.open().await })
+    };
+    // Three sessions start; the fourth waits for the reset, and says so on
+    // the bus while it waits.
+    let mut queued = BTreeSet::new();
+    let mut connected = BTreeSet::new();
+    timeout(LIMIT, async {
+        while connected.len() < 3
+            || (0..4).any(|id| !connected.contains(&id) && !queued.contains(&id))
+        {
+            let stage = stages.recv().await.unwrap();
+            match stage.stage {
+                Stage::Queued => queued.insert(stage.shard.0),
+                Stage::Connected => connected.insert(stage.shard.0),
+                _ => false,
+            };
+        }
+    })
+    .await
+    .unwrap();
+    let waiting: Vec<u32> = (0..4)
+        .filter(|&id| manager.info(id).unwrap().stage == Stage::Queued)
+        .collect();
+    assert_eq!(waiting.len(), 1, "one shard waits for the budget");
+    assert_eq!(connected.len(), 3);
+    assert!(!opening.is_finished());
+    let log = sim.log();
+    assert_eq!(log.identifies.len(), 3, "no identify past the budget");
+    assert!(log.identifies.iter().all(|i| !matches!(
+        i.outcome,
+        shardbus_sim::IdentifyOutcome::SessionLimitExhausted
+    )));
+    opening.abort();
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}

@@ -138,15 +138,26 @@ impl Runner {
             self.set_stage(Stage::Queued);
             #[cfg(feature = "metrics")]
             let queued_at = Instant::now();
-            tokio::select! {
-                biased;
-                control = self.control.recv() => {
-                    return (self.control_unconnected(control), false);
-                }
-                permit = self.config.queue.acquire(self.config.shard) => {
-                    #[cfg(feature = "metrics")]
-                    self.metrics.identify_wait.record(queued_at.elapsed());
-                    Some(permit)
+            let mut acquire = self.config.queue.acquire(self.config.shard);
+            loop {
+                tokio::select! {
+                    biased;
+                    control = self.control.recv() => {
+                        return (self.control_unconnected(control), false);
+                    }
+                    // Deliver the stages (Queued first) while waiting: a
+                    // long queue must not hide where the shard is.
+                    delivered = front(&mut self.posts), if !self.posts.is_empty() => {
+                        self.posts.pop_front();
+                        if delivered.is_err() {
+                            return (Outcome::BusStopped, false);
+                        }
+                    }
+                    permit = &mut acquire => {
+                        #[cfg(feature = "metrics")]
+                        self.metrics.identify_wait.record(queued_at.elapsed());
+                        break Some(permit);
+                    }
                 }
             }
         };

@@ -106,6 +106,9 @@ struct Inner {
     cutover: Arc<Cutover>,
     /// The state cache, if one was given.
     cache: Option<crate::state::Cache>,
+    /// The queue built from the session start limit, if the manager built
+    /// it: each later `GET /gateway/bot` refreshes its budget.
+    local_queue: Option<Arc<LocalIdentifyQueue>>,
 }
 
 /// One shard set: a total, the range this process runs, and its shards.
@@ -160,6 +163,8 @@ pub struct ManagerBuilder {
     bus: Option<TypeMux>,
     /// The state cache every shard feeds.
     cache: Option<crate::state::Cache>,
+    /// The queue `fetch` built, refreshed by later readings.
+    local_queue: Option<Arc<LocalIdentifyQueue>>,
 }
 
 impl ManagerBuilder {
@@ -189,7 +194,8 @@ impl ManagerBuilder {
 
     /// The identify queue every shard goes through (one shared by several
     /// processes, say). By default [`fetch`](Self::fetch) builds a
-    /// [`LocalIdentifyQueue`] from the session start limit, and
+    /// [`LocalIdentifyQueue`] from the session start limit (buckets and the
+    /// daily budget; each later `GET /gateway/bot` refreshes it), and
     /// [`build`](Self::build) uses the one in the identify configuration.
     pub fn identify_queue(mut self, queue: Arc<dyn IdentifyQueue>) -> Self {
         self.queue = Some(queue);
@@ -255,14 +261,17 @@ impl ManagerBuilder {
             .await
             .map_err(|e| ManagerError::GatewayBot(Arc::new(e)))?;
         self.http = Some(client);
-        let queue = match self.queue.clone() {
+        let queue: Arc<dyn IdentifyQueue> = match self.queue.clone() {
             Some(queue) => queue,
             None => {
+                // The daily budget too: a restart loop waits for the reset
+                // instead of spending the token's session starts.
                 let window = self.window.unwrap_or(LocalIdentifyQueue::WINDOW);
-                Arc::new(LocalIdentifyQueue::with_window(
-                    bot.session_start_limit.max_concurrency,
-                    window,
-                ))
+                let local = Arc::new(
+                    LocalIdentifyQueue::from_limit(&bot.session_start_limit).window(window),
+                );
+                self.local_queue = Some(local.clone());
+                local
             }
         };
         Ok(self.finish(bot.shards, bot.url, Some(queue)))
@@ -287,6 +296,7 @@ impl ManagerBuilder {
             inner: Arc::new(Inner {
                 bus,
                 cache: self.cache,
+                local_queue: self.local_queue,
                 identify: self.identify,
                 new_shard: self
                     .new_shard
@@ -328,6 +338,7 @@ impl Manager {
             hook: None,
             bus: None,
             cache: None,
+            local_queue: None,
         }
     }
 
@@ -830,9 +841,14 @@ impl Manager {
     /// `GET /gateway/bot` through the manager's client.
     async fn gateway_bot(&self) -> Result<GatewayBot, ManagerError> {
         let http = self.inner.http.as_ref().ok_or(ManagerError::NoHttp)?;
-        http.gateway_bot()
+        let bot = http
+            .gateway_bot()
             .await
-            .map_err(|e| ManagerError::GatewayBot(Arc::new(e)))
+            .map_err(|e| ManagerError::GatewayBot(Arc::new(e)))?;
+        if let Some(queue) = &self.inner.local_queue {
+            queue.refresh(&bot.session_start_limit);
+        }
+        Ok(bot)
     }
 
     /// Replaces the shard set with one of `total` shards: closes the old
