@@ -49,7 +49,9 @@ use shardbus::gateway::{
 use shardbus::model::{MessageCreate, Ready};
 use shardbus::shard::{Manager, ShardInfo};
 use shardbus::{BoxError, HandlerError, Session, State, TypeMux, handler};
-use shardbus_sim::{Fault, FaultTarget, SessionState, Sim, SimConfig, SimStats};
+use shardbus_sim::{
+    Closer, Fault, FaultTarget, ResumeOutcome, SessionState, Sim, SimConfig, SimLog, SimStats,
+};
 use tokio::sync::{mpsc, watch};
 
 /// The command line.
@@ -300,7 +302,7 @@ async fn main() -> Result<ExitCode, BoxError> {
     while let Ok(note) = notes_rx.try_recv() {
         screen.note(&note);
     }
-    screen.status(status.lines(&infos));
+    screen.status(status.final_lines(&infos));
     session.close().await;
 
     let check = sim
@@ -312,7 +314,11 @@ async fn main() -> Result<ExitCode, BoxError> {
     }
     match &check {
         Some(check) => {
-            check.write(&mut lines);
+            let hint = sim
+                .as_ref()
+                .filter(|_| check.lost() > 0)
+                .and_then(|sim| overload(&sim.log()));
+            check.write(&mut lines, hint);
             if !drained {
                 lines.push("  (the shards had not drained when they were closed)".to_owned());
             }
@@ -408,7 +414,7 @@ async fn simulated(
         max_concurrency: 1,
         identify_window: SIM_IDENTIFY_WINDOW,
         // Latency shows within seconds, not after Discord's 41 s.
-        heartbeat_interval: Duration::from_secs(5),
+        heartbeat_interval: Duration::from_millis(2500),
         ..SimConfig::default()
     })
     .await?;
@@ -482,14 +488,14 @@ async fn pinger(sim: Sim, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The faults injected, in turn: resumable ones, and every fifth one a
+/// The faults injected, in turn: resumable ones, and one in five a
 /// session the server invalidates (the shard must identify again).
 const FAULTS: [Fault; 5] = [
     Fault::Reconnect,
     Fault::Drop,
+    Fault::InvalidSession { resumable: false },
     Fault::InvalidSession { resumable: true },
     Fault::Drop,
-    Fault::InvalidSession { resumable: false },
 ];
 
 /// What a fault of [`FAULTS`] does, for the screen.
@@ -567,6 +573,32 @@ async fn drain(sim: &Sim, manager: &Manager, ledger: &Ledger) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Why the server ended sessions of a bot that could not keep up, if it
+/// did: missed heartbeats, a connection too far behind, resumes from a seq
+/// no longer buffered.
+fn overload(log: &SimLog) -> Option<String> {
+    let closed = |reason: &str| {
+        log.connections
+            .iter()
+            .filter_map(|c| c.closed.as_ref())
+            .filter(|c| c.by == Closer::Server && c.reason.contains(reason))
+            .count()
+    };
+    let (heartbeats, behind) = (closed("heartbeat timeout"), closed("too slow"));
+    let refused = log
+        .resumes
+        .iter()
+        .filter(|r| r.outcome == ResumeOutcome::SeqNotBuffered)
+        .count();
+    (heartbeats + behind + refused > 0).then(|| {
+        format!(
+            "    (the server closed {heartbeats} connections for missed heartbeats and \
+             {behind} for falling behind,\n     and refused {refused} resumes from seqs it no \
+             longer had: the bot could not keep up with --rate; a debug build?)"
+        )
+    })
 }
 
 /// The sessions the simulator has a connection attached to.
@@ -748,7 +780,18 @@ impl Status {
         self.lines(&infos)
     }
 
-    /// The block for `infos`; events/s are since the last call.
+    /// The last block, for `infos`, with events/s averaged over the run.
+    fn final_lines(&mut self, infos: &[(u32, Option<ShardInfo>)]) -> Vec<String> {
+        self.last.clear();
+        let mut lines = self.lines(infos);
+        if let Some(header) = lines.first_mut() {
+            *header = header.replacen("status at", "final status after", 1);
+        }
+        lines
+    }
+
+    /// The block for `infos`; events/s are since the last call (or the
+    /// start).
     fn lines(&mut self, infos: &[(u32, Option<ShardInfo>)]) -> Vec<String> {
         let now = Instant::now();
         let mut lines = vec![format!(
@@ -975,6 +1018,10 @@ struct Check {
     dropped_invalidated: u64,
     /// Written, never received by the shard.
     not_received: u64,
+    /// Of those, how many may still come: written to a session the shard
+    /// is still on (reading what the server wrote before it invalidated
+    /// the session counts, until the shard's next Ready).
+    in_flight: u64,
     /// Messages received by the shard, never seen by the handler.
     not_handled: u64,
     /// Queued for a session live at the end, never written.
@@ -995,7 +1042,11 @@ impl Check {
         let mut check = Self::default();
         let empty = SeqSet::default();
         let mut known = HashSet::new();
-        for session in stats.shards.iter().flat_map(|s| &s.sessions) {
+        let sessions = stats
+            .shards
+            .iter()
+            .flat_map(|s| s.sessions.iter().map(|session| (s.shard.id, session)));
+        for (shard, session) in sessions {
             let id = session.session_id.0.as_str();
             known.insert(id);
             let mut sent = SeqSet::default();
@@ -1005,7 +1056,12 @@ impl Check {
             let seen = received.sessions.get(id).unwrap_or(&empty);
             check.sessions += 1;
             check.sent += sent.len();
-            check.not_received += sent.missing_from(seen);
+            let missing = sent.missing_from(seen);
+            check.not_received += missing;
+            let current = received.current.get(&shard).map(String::as_str);
+            if session.state != SessionState::Invalid || current == Some(id) {
+                check.in_flight += missing;
+            }
             check.unexpected += seen.missing_from(&sent);
             let unsent = session.last_seq.saturating_sub(sent.len());
             if session.state == SessionState::Invalid && !live.contains(id) {
@@ -1034,10 +1090,10 @@ impl Check {
         self.not_received + self.not_handled + self.queued_live
     }
 
-    /// Whether everything sent has been handled, and no session waits for
-    /// a resume.
+    /// Whether everything that can still arrive has been handled, and no
+    /// session waits for a resume.
     fn settled(&self) -> bool {
-        self.lost() == 0 && self.detached == 0
+        self.in_flight == 0 && self.not_handled == 0 && self.queued_live == 0 && self.detached == 0
     }
 
     /// Whether nothing was lost, duplicated or made up.
@@ -1045,8 +1101,8 @@ impl Check {
         self.lost() == 0 && self.duplicated == 0 && self.unexpected == 0
     }
 
-    /// The summary's lines.
-    fn write(&self, lines: &mut Vec<String>) {
+    /// The summary's lines; `hint` says why something was lost.
+    fn write(&self, lines: &mut Vec<String>, hint: Option<String>) {
         lines.push(format!(
             "  sent by the server = {} dispatches over {} sessions",
             self.sent, self.sessions
@@ -1066,6 +1122,7 @@ impl Check {
                 "    queued for a live session, never sent = {}",
                 self.queued_live
             ));
+            lines.extend(hint);
         }
         lines.push(format!("  duplicated = {}", self.duplicated));
         if self.unexpected > 0 {
