@@ -165,9 +165,26 @@ async fn ping(msg: Arc<MessageCreate>, State(bot): State<Bot>) -> Result<(), Box
 }
 
 #[tokio::main]
-async fn main() -> Result<ExitCode, BoxError> {
+async fn main() -> ExitCode {
     // Parsed before anything starts: `--help` and mistakes exit here.
     let args = Args::parse();
+    match run(args).await {
+        Ok(code) => code,
+        Err(error) => {
+            let mut text = format!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                let _ = write!(text, ": {cause}");
+                source = cause.source();
+            }
+            eprintln!("{text}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the bot; the exit status says whether the check passed.
+async fn run(args: Args) -> Result<ExitCode, BoxError> {
     let token = std::env::var("DISCORD_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty());
@@ -259,7 +276,7 @@ async fn main() -> Result<ExitCode, BoxError> {
     let screen_task = tokio::spawn(show(screen, status, notes_rx, done_rx));
 
     // Run until ctrl-c, `--seconds`, or a fatal error.
-    let run = async {
+    let running = async {
         match args.seconds {
             Some(s) => {
                 tokio::select! {
@@ -272,7 +289,7 @@ async fn main() -> Result<ExitCode, BoxError> {
     };
     let fatal = tokio::select! {
         result = session.wait() => result.err(),
-        () = run => None,
+        () = running => None,
     };
 
     // Stop the sources, then let the shards take in what is on its way (a
