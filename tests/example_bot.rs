@@ -7,25 +7,33 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The longest a run may take: generous, for a loaded 2-core machine.
 const LIMIT: Duration = Duration::from_secs(240);
 
 /// The example's binary: `cargo test` builds examples beside the test
 /// binaries (`target/debug/deps/..` → `target/debug/examples/bot`). If it
-/// is missing or older than its source (`cargo test --test example_bot`
-/// builds no examples), it is built first.
+/// is missing or older than the sources it is made of (`cargo test --test
+/// example_bot` builds no examples), it is built first.
 fn bot() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let bin = profile_dir
         .join("examples")
         .join(format!("bot{}", std::env::consts::EXE_SUFFIX));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bot.rs");
-    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let stale = match (modified(&bin), modified(&source)) {
-        (Some(bin), Some(source)) => bin < source,
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [
+        "examples/bot.rs",
+        "Cargo.toml",
+        "src",
+        "sim/src",
+        "macros/src",
+    ];
+    let newest_source = sources.iter().filter_map(|p| newest(&root.join(p))).max();
+    let built = bin.metadata().and_then(|m| m.modified()).ok();
+    let stale = match (built, newest_source) {
+        (Some(built), Some(source)) => built < source,
         _ => true,
     };
     if stale {
@@ -42,6 +50,18 @@ fn bot() -> PathBuf {
         assert!(status.success(), "cargo build --example bot: {status}");
     }
     bin
+}
+
+/// When the newest file under `path` (or `path` itself) was modified.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = path.metadata().ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| newest(&entry.ok()?.path()))
+        .max()
 }
 
 /// What a run of the bot printed, and how it ended.
