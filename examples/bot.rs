@@ -96,7 +96,11 @@ struct Args {
     /// Seconds between injected faults
     #[arg(long, value_name = "S", default_value_t = 2.0, value_parser = positive)]
     fault_every: f64,
-    // `--metrics-addr` goes here once the metrics feature is in.
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (feature `metrics`)
+    #[cfg(feature = "metrics")]
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Parses a finite number `>= 0`.
@@ -189,6 +193,16 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
         .ok()
         .filter(|t| !t.trim().is_empty());
     let intents = Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT;
+    // The recorder goes in before the bus and the shards: they resolve
+    // their metric handles when they are made.
+    #[cfg(feature = "metrics")]
+    if let Some(addr) = args.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()?;
+        shardbus::metrics::describe();
+        println!("metrics at http://{addr}/metrics");
+    }
     let ledger = Arc::new(Ledger::default());
     let bus = TypeMux::new();
 

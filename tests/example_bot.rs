@@ -46,6 +46,9 @@ fn bot() -> PathBuf {
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
+        if cfg!(feature = "metrics") {
+            build.args(["--features", "metrics"]);
+        }
         let status = build.status().unwrap();
         assert!(status.success(), "cargo build --example bot: {status}");
     }
@@ -210,4 +213,73 @@ fn a_bad_argument_is_refused_before_anything_starts() {
     assert_eq!(run.status.code(), Some(2), "clap's usage error status");
     assert!(run.stderr.contains("--shards"), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+/// With `metrics` on, `--metrics-addr` serves the shards' and the bus's
+/// metrics in Prometheus' text format while the bot runs.
+#[cfg(feature = "metrics")]
+#[test]
+fn metrics_addr_serves_prometheus_metrics() {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(bot())
+        .args(["--seconds", "6", "--shards", "2", "--guilds", "100"])
+        .args(["--rate", "100", "--metrics-addr", &addr])
+        .env_remove("DISCORD_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = read_all(child.stdout.take().unwrap());
+    let stderr = read_all(child.stderr.take().unwrap());
+    let scrape = || -> Option<String> {
+        let mut stream = TcpStream::connect(&addr).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    let wanted = ["shard=\"0\"", "shard=\"1\""];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut page = String::new();
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        if let Some(body) = scrape() {
+            let events: Vec<&str> = body
+                .lines()
+                .filter(|l| l.starts_with("shardbus_shard_events_total"))
+                .collect();
+            if wanted.iter().all(|w| events.iter().any(|l| l.contains(w))) {
+                page = body;
+                break;
+            }
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let status = wait(&mut child, Duration::from_secs(240));
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        !page.is_empty(),
+        "no shard metrics scraped\nstdout:\n{stdout}"
+    );
+    for name in [
+        "shardbus_shard_stage",
+        "shardbus_shard_identify_wait_seconds",
+        "shardbus_bus_posts_total",
+    ] {
+        assert!(page.contains(name), "{name} missing:\n{page}");
+    }
 }

@@ -11,8 +11,8 @@ use crate::model::ShardId;
 #[non_exhaustive]
 pub enum ManagerError {
     /// `GET /gateway/bot` failed (a bad token answers 401).
-    #[error("GET /gateway/bot failed: {0}")]
-    GatewayBot(Arc<HttpError>),
+    #[error("asking GET /gateway/bot for the shard count failed")]
+    GatewayBot(#[source] Arc<HttpError>),
     /// A shard stopped with a fatal error.
     #[error(transparent)]
     Gateway(Arc<GatewayError>),
