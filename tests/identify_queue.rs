@@ -199,3 +199,54 @@ async fn sixty_four_shards_start_as_fast_as_the_buckets_allow() {
     close_all(shards).await;
     sim.shutdown().await;
 }
+
+/// With a lead, a shard connects inside the wait and identifies when its
+/// slot comes, never before it.
+#[tokio::test]
+async fn a_lead_connects_early_and_identifies_on_the_slot() {
+    let window = Duration::from_millis(300);
+    let sim = sim(SimConfig {
+        shards: 2,
+        max_concurrency: 1,
+        identify_window: window,
+        ..test_config()
+    })
+    .await;
+    let queue = Arc::new(
+        LocalIdentifyQueue::new(1)
+            .window(window)
+            .with_margin(Duration::from_millis(50))
+            .with_lead(Duration::from_millis(200)),
+    );
+    let bus = TypeMux::new();
+    let shards: Vec<Shard> = (0..2)
+        .map(|id| {
+            Shard::spawn(
+                config(&sim).shard(id, 2).identify_queue(queue.clone()),
+                bus.clone(),
+            )
+        })
+        .collect();
+    let log = sim
+        .wait_for_log(LIMIT, |log| log.ready_identifies().count() == 2)
+        .await
+        .unwrap();
+    let first = &log.identifies[0];
+    let second = &log.identifies[1];
+    let opened = log.connection(second.connection).unwrap().opened_at;
+    assert!(log.bucket_violations.is_empty(), "{:?}", log.bucket_violations);
+    assert!(
+        second.at - first.at >= window,
+        "identified {:?} after the first",
+        second.at - first.at
+    );
+    assert!(
+        opened < first.at + window,
+        "the second connection opened {:?} after the first identify, not inside the wait",
+        opened - first.at
+    );
+    for shard in &shards {
+        shard.handle().close(shardbus::gateway::CloseCode::NORMAL).await;
+    }
+    sim.shutdown().await;
+}

@@ -100,9 +100,9 @@ impl Connection {
 
     /// Queues a heartbeat (one at most).
     fn want_beat(&mut self) {
-        if !self.outbox_pending() {
-            self.outbox_at = Instant::now();
-        }
+        // Now, even behind an identify waiting for its slot; the limiter
+        // is asked again when the outbox is flushed.
+        self.outbox_at = self.outbox_at.min(Instant::now());
         self.beat = true;
     }
 
@@ -310,7 +310,19 @@ impl Runner {
             return None;
         }
         conn.outbox_at = now;
-        if let Some((text, permit)) = conn.handshake.take() {
+        // A permit granted ahead of its slot: the identify waits for it
+        // (a heartbeat does not).
+        let early = conn
+            .handshake
+            .as_ref()
+            .and_then(|(_, permit)| permit.as_ref()?.send_at())
+            .filter(|at| *at > now);
+        if let Some(at) = early {
+            if !conn.beat {
+                conn.outbox_at = at;
+                return None;
+            }
+        } else if let Some((text, permit)) = conn.handshake.take() {
             conn.limiter.record(now);
             if let Err(e) = conn.socket.send(Message::text(text)).await {
                 // An unsent identify does not spend its bucket's slot.
@@ -335,6 +347,9 @@ impl Runner {
             }
             conn.acked = false;
             conn.last_beat = Some(Instant::now());
+        }
+        if let Some(at) = early {
+            conn.outbox_at = at;
         }
         None
     }

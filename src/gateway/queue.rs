@@ -80,6 +80,8 @@ pub trait IdentifyQueue: Send + Sync + 'static {
 pub struct IdentifyPermit {
     /// Called with `true` when the identify was sent, `false` when dropped.
     done: Option<Box<dyn FnOnce(bool) + Send>>,
+    /// The identify must not be sent before this.
+    not_before: Option<Instant>,
 }
 
 impl IdentifyPermit {
@@ -88,12 +90,30 @@ impl IdentifyPermit {
     pub fn new(done: impl FnOnce(bool) + Send + 'static) -> Self {
         Self {
             done: Some(Box::new(done)),
+            not_before: None,
         }
     }
 
     /// A permit that reports nothing (for queues that do not pace).
     pub fn unpaced() -> Self {
-        Self { done: None }
+        Self {
+            done: None,
+            not_before: None,
+        }
+    }
+
+    /// Grants the turn early: the shard may connect now, but sends its
+    /// identify no sooner than `at`. Granting a little before the slot lets
+    /// the connection and Hello happen inside the wait, so the identify
+    /// leaves the moment the window allows.
+    pub fn not_before(mut self, at: Instant) -> Self {
+        self.not_before = Some(at);
+        self
+    }
+
+    /// When the identify may be sent, if not at once.
+    pub fn send_at(&self) -> Option<Instant> {
+        self.not_before
     }
 
     /// Reports that the identify was written to the socket just now.
@@ -173,6 +193,8 @@ pub struct LocalIdentifyQueue {
     window: Duration,
     /// Added to the window; `None` for 2% of it.
     margin: Option<Duration>,
+    /// How long before its slot a permit is granted (sent no sooner).
+    lead: Duration,
     /// Each bucket's turn (a fair lock) and when it last sent an identify.
     buckets: Mutex<HashMap<u32, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
     /// The session start budget (possibly none), shared with the permits.
@@ -394,6 +416,7 @@ impl LocalIdentifyQueue {
             max_concurrency: max_concurrency.max(1),
             window,
             margin: None,
+            lead: Duration::ZERO,
             buckets: Mutex::new(HashMap::new()),
             budget: Budget::new(None),
         }
@@ -421,6 +444,15 @@ impl LocalIdentifyQueue {
     /// Sets the margin added to the window.
     pub fn with_margin(mut self, margin: Duration) -> Self {
         self.margin = Some(margin);
+        self
+    }
+
+    /// Grants each permit up to `lead` before its slot, with
+    /// [`IdentifyPermit::not_before`] set to the slot: the shard connects
+    /// and gets Hello while it waits, and identifies on time instead of a
+    /// connection's round trips late. Zero (the default) grants at the slot.
+    pub fn with_lead(mut self, lead: Duration) -> Self {
+        self.lead = lead;
         self
     }
 
@@ -499,18 +531,24 @@ impl IdentifyQueue for LocalIdentifyQueue {
     fn acquire(&self, shard: ShardId) -> BoxFuture<'static, IdentifyPermit> {
         let turn = self.turn(self.bucket(shard));
         let gap = self.window + self.margin.unwrap_or(self.window / 50);
+        let lead = self.lead.min(gap);
         let budget = self.budget.clone();
         Box::pin(async move {
             // tokio's mutex is fair and cancel safe: waiters are served in
             // order, and a dropped waiter leaves the line.
             let guard = turn.lock_owned().await;
-            if let Some(last) = *guard {
-                tokio::time::sleep_until(last + gap).await;
+            let slot = guard.map(|last| last + gap);
+            if let Some(slot) = slot {
+                tokio::time::sleep_until(slot - lead).await;
             }
             // The bucket's turn is kept while waiting for the budget, so the
             // bucket still goes in ask order once starts are left.
             budget.reserve().await;
-            permit(guard, budget)
+            let permit = permit(guard, budget);
+            match slot {
+                Some(slot) if !lead.is_zero() => permit.not_before(slot),
+                _ => permit,
+            }
         })
     }
 }
@@ -614,6 +652,30 @@ mod tests {
             .expect("the turn passed on")
             .expect("no panic");
         assert_eq!((at - start).as_secs(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lead_grants_early_and_holds_the_send_to_the_slot() {
+        let queue = LocalIdentifyQueue::new(1)
+            .with_margin(Duration::ZERO)
+            .with_lead(Duration::from_secs(1));
+        let start = Instant::now();
+        let first = queue.acquire(ShardId(0)).await;
+        assert_eq!(first.send_at(), None, "no earlier identify: at once");
+        first.sent();
+        let second = queue.acquire(ShardId(1)).await;
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_secs(4),
+            "granted early"
+        );
+        assert_eq!(second.send_at(), Some(start + Duration::from_secs(5)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        second.sent();
+        // The next slot counts from the send, not from the grant.
+        let third = queue.acquire(ShardId(2)).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(9));
+        assert_eq!(third.send_at(), Some(start + Duration::from_secs(10)));
     }
 
     #[tokio::test(start_paused = true)]

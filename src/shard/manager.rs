@@ -267,8 +267,12 @@ impl ManagerBuilder {
                 // The daily budget too: a restart loop waits for the reset
                 // instead of spending the token's session starts.
                 let window = self.window.unwrap_or(LocalIdentifyQueue::WINDOW);
+                // Granted a quarter window (at most 1 s) early, so a shard
+                // has connected and has Hello when its slot comes.
                 let local = Arc::new(
-                    LocalIdentifyQueue::from_limit(&bot.session_start_limit).window(window),
+                    LocalIdentifyQueue::from_limit(&bot.session_start_limit)
+                        .window(window)
+                        .with_lead((window / 4).min(Duration::from_secs(1))),
                 );
                 self.local_queue = Some(local.clone());
                 local
