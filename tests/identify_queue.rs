@@ -234,7 +234,11 @@ async fn a_lead_connects_early_and_identifies_on_the_slot() {
     let first = &log.identifies[0];
     let second = &log.identifies[1];
     let opened = log.connection(second.connection).unwrap().opened_at;
-    assert!(log.bucket_violations.is_empty(), "{:?}", log.bucket_violations);
+    assert!(
+        log.bucket_violations.is_empty(),
+        "{:?}",
+        log.bucket_violations
+    );
     assert!(
         second.at - first.at >= window,
         "identified {:?} after the first",
@@ -246,7 +250,10 @@ async fn a_lead_connects_early_and_identifies_on_the_slot() {
         opened - first.at
     );
     for shard in &shards {
-        shard.handle().close(shardbus::gateway::CloseCode::NORMAL).await;
+        shard
+            .handle()
+            .close(shardbus::gateway::CloseCode::NORMAL)
+            .await;
     }
     sim.shutdown().await;
 }
