@@ -59,6 +59,14 @@ fn model(guild: GuildId) -> shardbus::model::GuildId {
     shardbus::model::GuildId(guild.0)
 }
 
+/// A sim guild the manager routes to `shard`.
+fn guild_on(sim: &Sim, manager: &Manager, shard: u32) -> GuildId {
+    sim.guild_ids()
+        .into_iter()
+        .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
+        .unwrap()
+}
+
 /// Reads `n` messages.
 async fn recv(rx: &mut shardbus::EventStream<Msg>, n: usize) -> Vec<Arc<Msg>> {
     let mut got = Vec::new();
@@ -209,12 +217,7 @@ async fn restarting_one_shard_leaves_the_others_delivering() {
     let mut rx = manager.bus().subscribe::<Msg>();
     manager.open().await.unwrap();
     let mut stages = manager.bus().subscribe::<ShardStage>();
-    let on = |shard: u32| {
-        sim.guild_ids()
-            .into_iter()
-            .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
-            .unwrap()
-    };
+    let on = |shard: u32| guild_on(&sim, &manager, shard);
     let (g0, g1) = (on(0), on(1));
 
     let restart = {
@@ -453,12 +456,7 @@ async fn each_shard_posts_in_its_seq_order_and_a_stalled_type_holds_back_only_it
     // its ring (128) is full.
     let stalled = manager.bus().subscribe::<shardbus::model::TypingStart>();
     manager.open().await.unwrap();
-    let on = |shard: u32| {
-        sim.guild_ids()
-            .into_iter()
-            .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
-            .unwrap()
-    };
+    let on = |shard: u32| guild_on(&sim, &manager, shard);
     let (g0, g1) = (on(0), on(1));
     for i in 0..200u64 {
         let sent = sim.dispatch(
@@ -559,11 +557,7 @@ async fn a_rolling_rescale_switches_sets_without_losing_or_repeating_an_event() 
     // A last message on every new shard: a late copy on that shard would
     // arrive before it.
     for shard in 0..4u32 {
-        let guild = sim
-            .guild_ids()
-            .into_iter()
-            .find(|g| manager.from_guild_id(model(*g)).1 == ShardId(shard))
-            .unwrap();
+        let guild = guild_on(&sim, &manager, shard);
         send(&sim, guild, 10_000 + u64::from(shard));
     }
     let mut last = BTreeSet::new();

@@ -510,11 +510,8 @@ impl Manager {
             lock(&self.inner.fatal).take();
         }
         let started = self.start_missing();
-        let mut readies: FuturesUnordered<_> = started.iter().map(ready).collect();
-        while let Some(result) = readies.next().await {
-            if let Err(error) = result {
-                drop(readies);
-                let _ = self.stop(&started, CloseCode::NORMAL).await;
+        if let Err(error) = self.all_ready(&started).await {
+            {
                 let mut set = lock(&self.inner.set);
                 for slot in &mut set.slots {
                     if slot
@@ -525,9 +522,22 @@ impl Manager {
                         slot.running = None;
                     }
                 }
-                drop(set);
-                self.inner.changed.send_modify(|n| *n += 1);
-                return Err(ManagerError::Gateway(error));
+            }
+            self.inner.changed.send_modify(|n| *n += 1);
+            return Err(ManagerError::Gateway(error));
+        }
+        Ok(())
+    }
+
+    /// Waits until every shard of `started` is ready; on the first fatal
+    /// error, closes them all and returns it.
+    async fn all_ready(&self, started: &[Running]) -> Result<(), Arc<GatewayError>> {
+        let mut readies: FuturesUnordered<_> = started.iter().map(ready).collect();
+        while let Some(result) = readies.next().await {
+            if let Err(error) = result {
+                drop(readies);
+                let _ = self.stop(started, CloseCode::NORMAL).await;
+                return Err(error);
             }
         }
         Ok(())
@@ -778,13 +788,7 @@ impl Manager {
                 set.generation,
             )
         };
-        if range != (0..old) {
-            return Err(ManagerError::PartialRange {
-                index: range.start,
-                end: range.end,
-                total: old,
-            });
-        }
+        whole(&range, old)?;
         if total == old {
             return Ok(());
         }
@@ -800,14 +804,9 @@ impl Manager {
                 running
             })
             .collect();
-        let mut readies: FuturesUnordered<_> = started.iter().map(ready).collect();
-        while let Some(result) = readies.next().await {
-            if let Err(error) = result {
-                drop(readies);
-                let _ = self.stop(&started, CloseCode::NORMAL).await;
-                self.inner.cutover.end(epoch);
-                return Err(ManagerError::Gateway(error));
-            }
+        if let Err(error) = self.all_ready(&started).await {
+            self.inner.cutover.end(epoch);
+            return Err(ManagerError::Gateway(error));
         }
         // The switch: from here each event is posted by whichever set
         // reads it first.
@@ -880,13 +879,7 @@ impl Manager {
             let set = lock(&self.inner.set);
             (set.total, set.url.clone(), set.range.clone())
         };
-        if range != (0..old) {
-            return Err(ManagerError::PartialRange {
-                index: range.start,
-                end: range.end,
-                total: old,
-            });
-        }
+        whole(&range, old)?;
         if total == old && self.handles().len() == range.len() {
             let running = self.handles().iter().all(|h| h.stage() != Stage::Stopped);
             if running {
@@ -943,6 +936,20 @@ impl Manager {
         }
         self.inner.rescale_pending.store(false, Ordering::Release);
         self.inner.changed.send_modify(|n| *n += 1);
+    }
+}
+
+/// `Ok` if `range` is every shard of `total` (a rescale needs every
+/// process to move; this one can only move its own).
+fn whole(range: &Range<u32>, total: u32) -> Result<(), ManagerError> {
+    if *range == (0..total) {
+        Ok(())
+    } else {
+        Err(ManagerError::PartialRange {
+            index: range.start,
+            end: range.end,
+            total,
+        })
     }
 }
 
