@@ -45,8 +45,11 @@ fn upgrade(
     via_resume_url: bool,
 ) -> Response {
     let tracker = shared.tracker.clone();
+    // Clients send small payloads: a 4 KiB read buffer, not tungstenite's
+    // 128 KiB, which it zeroes on every read attempt.
     ws.max_message_size(1 << 20)
         .max_frame_size(1 << 20)
+        .read_buffer_size(4096)
         .on_upgrade(move |socket| {
             tracker.track_future(connection::run(
                 shared,
