@@ -6,19 +6,28 @@
 //! chunk size is split over several websocket binary messages; only the last
 //! one ends in the flush suffix (a split point that would leave the suffix at
 //! the end of an earlier piece is moved).
+//!
+//! The stream never ends, so its Adler-32 trailer is never written: the
+//! context deflates raw and the two-byte zlib header is written by hand in
+//! front of the first payload, which spares checksumming every byte.
 
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression as Level, FlushCompress};
 
 use super::{CompressError, freeze_into};
 
+/// RFC 1950's header for deflate with a 32 KiB window at the fastest level.
+const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
+
 /// The four bytes every sync-flushed payload ends with.
 pub(crate) const ZLIB_SUFFIX: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// The compressor of one connection.
 pub(crate) struct ZlibStream {
-    /// The connection's single deflate context.
+    /// The connection's single deflate context (raw deflate).
     deflate: Compress,
+    /// Whether the zlib header went out with the first payload.
+    header_sent: bool,
     /// Scratch output, reused between payloads.
     scratch: Vec<u8>,
     /// Frozen payloads are split off this buffer, so allocation is per
@@ -30,7 +39,8 @@ impl ZlibStream {
     /// A fresh context (fast compression level, zlib header).
     pub(crate) fn new() -> Self {
         Self {
-            deflate: Compress::new(Level::fast(), true),
+            deflate: Compress::new(Level::fast(), false),
+            header_sent: false,
             scratch: Vec::with_capacity(4096),
             arena: BytesMut::new(),
         }
@@ -40,6 +50,10 @@ impl ZlibStream {
     pub(crate) fn compress(&mut self, input: &[u8]) -> Result<Bytes, CompressError> {
         self.scratch.clear();
         self.scratch.reserve(input.len() / 2 + 64);
+        if !self.header_sent {
+            self.header_sent = true;
+            self.scratch.extend_from_slice(&ZLIB_HEADER);
+        }
         let start = self.deflate.total_in();
         loop {
             if self.scratch.len() == self.scratch.capacity() {
