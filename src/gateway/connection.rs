@@ -2,10 +2,11 @@
 //! user commands, until the connection ends.
 //!
 //! The loop is one biased `select!`. Its branches, in priority order:
-//! close/reconnect requests, the Hello deadline, the heartbeat timer, the
-//! outgoing queue of heartbeats/identify/resume (held back while the
-//! 120-per-60-s window is full, never sent over it), the pending bus post,
-//! the identify permit, paced user commands, and last socket reads. A
+//! close/reconnect requests; one timer for the connection's deadlines (the
+//! Hello deadline, the heartbeat, the outgoing queue of
+//! heartbeats/identify/resume, held back while the 120-per-60-s window is
+//! full and never sent over it, and the next paced user command); the
+//! pending bus post; new user commands; and last socket reads. A
 //! socket that always has a frame ready therefore cannot starve a close,
 //! a heartbeat or a command; and a post that waits on a slow subscriber
 //! pauses only the reads.
@@ -222,22 +223,23 @@ impl Runner {
 
     async fn run_connection(&mut self, conn: &mut Connection) -> Outcome {
         let hello_deadline = Instant::now() + self.config.hello_timeout;
+        // One timer, armed for the earliest deadline and reset only when
+        // that changes: a timer made afresh on every turn of the loop cost
+        // a timer-wheel insert and removal (and a clock read) per frame.
+        let timer = sleep_until(hello_deadline);
+        tokio::pin!(timer);
         loop {
+            let due = self.next_deadline(conn, hello_deadline);
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
             tokio::select! {
                 biased;
                 control = self.control.recv() => {
                     return self.on_control(conn, control).await;
                 }
-                () = sleep_until(hello_deadline), if conn.interval.is_none() => {
-                    return Outcome::ended(Cause::NoHello, Some(GatewayErrorKind::NoHello));
-                }
-                () = sleep_until(conn.next_beat), if conn.interval.is_some() => {
-                    if let Some(outcome) = self.heartbeat_due(conn).await {
-                        return outcome;
-                    }
-                }
-                () = sleep_until(conn.outbox_at), if conn.outbox_pending() => {
-                    if let Some(outcome) = self.flush_outbox(conn).await {
+                () = &mut timer => {
+                    if let Some(outcome) = self.deadlines_passed(conn, hello_deadline).await {
                         return outcome;
                     }
                 }
@@ -246,11 +248,6 @@ impl Runner {
                     if delivered.is_err() {
                         socket::close(&mut conn.socket, CloseCode::NORMAL).await;
                         return Outcome::BusStopped;
-                    }
-                }
-                () = sleep_until(conn.command_at), if self.held.is_some() && conn.established => {
-                    if let Some(outcome) = self.send_command(conn).await {
-                        return outcome;
                     }
                 }
                 Some(text) = self.commands.recv(), if self.held.is_none() && conn.established => {
@@ -264,6 +261,55 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// The earliest of the connection's deadlines: the Hello deadline until
+    /// Hello, then the next heartbeat, the outgoing queue's next slot while
+    /// it holds something, and the held user command's slot.
+    fn next_deadline(&self, conn: &Connection, hello_deadline: Instant) -> Instant {
+        let beat = match conn.interval {
+            None => hello_deadline,
+            Some(_) => conn.next_beat,
+        };
+        let outbox = conn.outbox_pending().then_some(conn.outbox_at);
+        let command = (self.held.is_some() && conn.established).then_some(conn.command_at);
+        [outbox, command]
+            .into_iter()
+            .flatten()
+            .fold(beat, Instant::min)
+    }
+
+    /// The timer fired: handles every deadline that has passed, in priority
+    /// order (Hello, heartbeat, outgoing queue, user command).
+    async fn deadlines_passed(
+        &mut self,
+        conn: &mut Connection,
+        hello_deadline: Instant,
+    ) -> Option<Outcome> {
+        let now = Instant::now();
+        if conn.interval.is_none() && hello_deadline <= now {
+            return Some(Outcome::ended(
+                Cause::NoHello,
+                Some(GatewayErrorKind::NoHello),
+            ));
+        }
+        if conn.interval.is_some()
+            && conn.next_beat <= now
+            && let Some(outcome) = self.heartbeat_due(conn).await
+        {
+            return Some(outcome);
+        }
+        // A beat just queued is due now, so it goes out on this turn.
+        if conn.outbox_pending()
+            && conn.outbox_at <= Instant::now()
+            && let Some(outcome) = self.flush_outbox(conn).await
+        {
+            return Some(outcome);
+        }
+        if self.held.is_some() && conn.established && conn.command_at <= Instant::now() {
+            return self.send_command(conn).await;
+        }
+        None
     }
 
     /// A close or reconnect request on an open connection.
