@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::gateway::{LIMIT, Msg, config, message, sim, test_config};
+use shardbus::TypeMux;
 use shardbus::gateway::{CloseCode, GatewayConfig, Intents, ShardStage, Stage};
 use shardbus::model::ShardId;
-use shardbus::shard::{Manager, ManagerError, Rescaled};
+use shardbus::shard::{BUS_CAPACITY, Manager, ManagerError, Rescaled};
 use shardbus_sim::{Fault, FaultTarget, GuildId, Sim, SimConfig};
 use tokio::time::timeout;
 
@@ -35,16 +36,29 @@ async fn manager_with(
     sim: &Sim,
     hook: impl Fn(&Manager, GatewayConfig) -> GatewayConfig + Send + Sync + 'static,
 ) -> Manager {
+    manager_on(sim, None, hook).await
+}
+
+/// [`manager_with`] on `bus` if given.
+async fn manager_on(
+    sim: &Sim,
+    bus: Option<TypeMux>,
+    hook: impl Fn(&Manager, GatewayConfig) -> GatewayConfig + Send + Sync + 'static,
+) -> Manager {
     let client = shardbus::http::Client::new(sim.token())
         .unwrap()
         .api_base(format!("{}/api/v10", sim.http_url()));
-    Manager::builder(config(sim))
-        .http(client)
-        .identify_window(Duration::from_millis(100))
-        .new_shard(hook)
-        .fetch()
-        .await
-        .unwrap()
+    let builder = Manager::builder(config(sim));
+    match bus {
+        Some(bus) => builder.bus(bus),
+        None => builder,
+    }
+    .http(client)
+    .identify_window(Duration::from_millis(100))
+    .new_shard(hook)
+    .fetch()
+    .await
+    .unwrap()
 }
 
 /// Dispatches message `i` to `guild`.
@@ -447,7 +461,8 @@ async fn a_session_runs_every_shard_of_its_manager() {
 #[tokio::test]
 async fn each_shard_posts_in_its_seq_order_and_a_stalled_type_holds_back_only_its_shard() {
     let sim = sim_with(2).await;
-    let manager = manager_with(&sim, |_, config| {
+    let bus = TypeMux::with_capacity(shardbus::DEFAULT_CAPACITY);
+    let manager = manager_on(&sim, Some(bus), |_, config| {
         config.intents(Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::GUILD_MESSAGE_TYPING)
     })
     .await;
@@ -709,5 +724,18 @@ async fn the_fetched_queue_keeps_the_daily_budget_and_queued_shards_show_it() {
     )));
     opening.abort();
     manager.close().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_managers_own_bus_has_room_for_bursts_of_many_shards() {
+    let sim = sim_with(2).await;
+    // A bus of the manager's making holds BUS_CAPACITY per subscriber...
+    let manager = manager(&sim).await;
+    assert_eq!(manager.bus().capacity(), BUS_CAPACITY);
+    assert!(manager.bus().capacity() > TypeMux::new().capacity());
+    // ...and one given to it is used as it is.
+    let given = manager_on(&sim, Some(TypeMux::with_capacity(8)), |_, c| c).await;
+    assert_eq!(given.bus().capacity(), 8);
     sim.shutdown().await;
 }

@@ -24,6 +24,19 @@ use crate::http::Client;
 use crate::model::{GatewayBot, GuildId, ShardId};
 use crate::sync::lock;
 
+/// How many events a subscriber of a manager's own bus may lag behind
+/// before posts of that type wait ([`TypeMux`]'s default is
+/// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY), for one producer).
+///
+/// A shard posts a burst of up to a scheduler budget (128) of events per
+/// turn, and a runtime worker runs many shards before a subscriber's turn
+/// comes: with 128 slots, 16 busy shards kept the ring full and every read
+/// woke every parked shard. 1,024 slots hold a turn of several shards per
+/// worker (`cargo bench --bench shards`: about 1.25× the events/s at 16
+/// shards), for 16 KiB per event type and at most 1,024 events held per
+/// subscriber.
+pub const BUS_CAPACITY: usize = 1024;
+
 /// How long after a rolling rescale's switch the new set's copies of what
 /// the old set posted are still dropped.
 const CUTOVER_GRACE: Duration = Duration::from_secs(10);
@@ -226,7 +239,8 @@ impl ManagerBuilder {
         self
     }
 
-    /// The bus shards post into (a new one by default).
+    /// The bus shards post into (by default a new one with room for
+    /// [`BUS_CAPACITY`] events per subscriber).
     pub fn bus(mut self, bus: TypeMux) -> Self {
         self.bus = Some(bus);
         self
@@ -292,7 +306,9 @@ impl ManagerBuilder {
             Some(range) => range.start.min(total)..range.end.min(total),
             None => 0..total,
         };
-        let mut bus = self.bus.unwrap_or_default();
+        let mut bus = self
+            .bus
+            .unwrap_or_else(|| TypeMux::with_capacity(BUS_CAPACITY));
         if let Some(cache) = &self.cache {
             bus = bus.with_state(cache.clone());
         }

@@ -28,4 +28,4 @@ mod manager;
 pub use crate::gateway::{IdentifyPermit, IdentifyQueue, LocalIdentifyQueue};
 pub use error::ManagerError;
 pub use info::{Rescaled, ShardInfo};
-pub use manager::{Manager, ManagerBuilder, NewShardFn};
+pub use manager::{BUS_CAPACITY, Manager, ManagerBuilder, NewShardFn};
