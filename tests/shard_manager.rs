@@ -27,6 +27,18 @@ async fn sim_with(shards: u32) -> Sim {
     .await
 }
 
+/// A sim of 2 shards that accepts identifies with another total (a
+/// reshard in progress).
+async fn resharding_sim() -> Sim {
+    sim(SimConfig {
+        shards: 2,
+        guilds: 16,
+        strict_shard_total: false,
+        ..test_config()
+    })
+    .await
+}
+
 /// A manager on `sim`, asking its `GET /gateway/bot`.
 async fn manager(sim: &Sim) -> Manager {
     manager_with(sim, |_, config| config).await
@@ -59,6 +71,51 @@ async fn manager_on(
     .fetch()
     .await
     .unwrap()
+}
+
+/// A manager on `sim` for `identify` with a state cache, and the cache.
+async fn cached_manager(sim: &Sim, identify: GatewayConfig) -> (Manager, shardbus::state::Cache) {
+    let client = shardbus::http::Client::new(sim.token())
+        .unwrap()
+        .api_base(format!("{}/api/v10", sim.http_url()));
+    let manager = Manager::builder(identify)
+        .http(client)
+        .identify_window(Duration::from_millis(100))
+        .cache(shardbus::state::Cache::default())
+        .fetch()
+        .await
+        .unwrap();
+    let cache = manager.cache().unwrap().clone();
+    (manager, cache)
+}
+
+/// The guilds the sim routes to `shard` of `total`.
+fn owned_ids(sim: &Sim, shard: u32, total: u32) -> BTreeSet<u64> {
+    sim.guilds_for_shard(shard, total)
+        .iter()
+        .map(|g| g.0)
+        .collect()
+}
+
+/// The guilds in the store of `shard`.
+fn cached_ids(cache: &shardbus::state::Cache, shard: u32) -> BTreeSet<u64> {
+    cache
+        .guild_ids_of(ShardId(shard))
+        .iter()
+        .map(|g| g.get())
+        .collect()
+}
+
+/// Waits (up to [`LIMIT`]) until `done`.
+async fn eventually(what: &str, done: &dyn Fn() -> bool) {
+    let polled = timeout(LIMIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    polled
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 /// Dispatches message `i` to `guild`.
@@ -313,13 +370,7 @@ async fn shutdown_closes_one_shard_with_the_code_given() {
 
 #[tokio::test]
 async fn a_4011_rescales_to_the_new_count_and_events_flow_on_the_new_set() {
-    let sim = sim(SimConfig {
-        shards: 2,
-        guilds: 16,
-        strict_shard_total: false,
-        ..test_config()
-    })
-    .await;
+    let sim = resharding_sim().await;
     let manager = manager(&sim).await;
     let mut rescaled = manager.bus().subscribe::<Rescaled>();
     let mut rx = manager.bus().subscribe::<Msg>();
@@ -516,15 +567,7 @@ async fn each_shard_posts_in_its_seq_order_and_a_stalled_type_holds_back_only_it
 
 #[tokio::test]
 async fn a_rolling_rescale_switches_sets_without_losing_or_repeating_an_event() {
-    let sim = Arc::new(
-        sim(SimConfig {
-            shards: 2,
-            guilds: 16,
-            strict_shard_total: false,
-            ..test_config()
-        })
-        .await,
-    );
+    let sim = Arc::new(resharding_sim().await);
     let manager = manager(&sim).await;
     let mut rescaled = manager.bus().subscribe::<Rescaled>();
     let mut rx = manager.bus().subscribe::<Msg>();
@@ -611,17 +654,7 @@ async fn the_cache_is_fed_by_every_shard_and_a_restart_resets_only_its_own() {
     use shardbus::state::Cache;
 
     let sim = sim_with(2).await;
-    let client = shardbus::http::Client::new(sim.token())
-        .unwrap()
-        .api_base(format!("{}/api/v10", sim.http_url()));
-    let manager = Manager::builder(config(&sim))
-        .http(client)
-        .identify_window(Duration::from_millis(100))
-        .cache(Cache::default())
-        .fetch()
-        .await
-        .unwrap();
-    let cache = manager.cache().unwrap().clone();
+    let (manager, cache) = cached_manager(&sim, config(&sim)).await;
     // A handler reads the state after its event, through the extractor.
     let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let _handler =
@@ -634,16 +667,8 @@ async fn the_cache_is_fed_by_every_shard_and_a_restart_resets_only_its_own() {
                 }
             });
     manager.open().await.unwrap();
-    let owned = |shard: u32| -> BTreeSet<u64> {
-        sim.guilds_for_shard(shard, 2).iter().map(|g| g.0).collect()
-    };
-    let cached = |shard: u32| -> BTreeSet<u64> {
-        cache
-            .guild_ids_of(ShardId(shard))
-            .iter()
-            .map(|g| g.get())
-            .collect()
-    };
+    let owned = |shard: u32| owned_ids(&sim, shard, 2);
+    let cached = |shard: u32| cached_ids(&cache, shard);
     for _ in 0..16 {
         assert!(timeout(LIMIT, seen.recv()).await.unwrap().unwrap());
     }
@@ -737,5 +762,70 @@ async fn the_managers_own_bus_has_room_for_bursts_of_many_shards() {
     // ...and one given to it is used as it is.
     let given = manager_on(&sim, Some(TypeMux::with_capacity(8)), |_, c| c).await;
     assert_eq!(given.bus().capacity(), 8);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_a_rescale_the_cache_holds_each_guild_in_its_new_shards_store() {
+    let sim = resharding_sim().await;
+    // The model's MESSAGE_CREATE (the cache's), not the tests' own `Msg`.
+    let identify = GatewayConfig::new(sim.token(), Intents::GUILDS | Intents::GUILD_MESSAGES)
+        .gateway_url(sim.gateway_url())
+        .reconnect_backoff_max(Duration::from_millis(200));
+    let (manager, cache) = cached_manager(&sim, identify).await;
+    let mut rx = manager.bus().subscribe::<shardbus::model::MessageCreate>();
+    manager.open().await.unwrap();
+    let full = || {
+        let stats = cache.stats();
+        stats.guilds == 16 && stats.unavailable_guilds == 0
+    };
+    eventually("every guild", &full).await;
+    let owned = |shard: u32, total: u32| owned_ids(&sim, shard, total);
+    let cached = |shard: u32| cached_ids(&cache, shard);
+
+    // Rolling: the new set's Ready and GUILD_CREATEs are muted, so without
+    // a hand-over shards 2 and 3 would have empty stores, and their guilds
+    // would sit in the stores of shards 0 and 1.
+    sim.reshard(4).unwrap();
+    timeout(LIMIT, manager.rescale()).await.unwrap().unwrap();
+    assert_eq!(manager.num_shards(), 4);
+    for shard in 0..4 {
+        assert_eq!(cached(shard), owned(shard, 4), "store of shard {shard}");
+    }
+    // Events of the new set land in the store that holds their guild: one
+    // message per guild, in a channel of its own.
+    for (i, guild) in sim.guild_ids().into_iter().enumerate() {
+        let mut data = message(i as u64);
+        data["guild_id"] = serde_json::Value::String(guild.to_string());
+        data["channel_id"] = serde_json::Value::String((guild.0 + 1).to_string());
+        assert!(sim.dispatch(guild, "MESSAGE_CREATE", data) >= 1);
+    }
+    for _ in 0..16 {
+        timeout(LIMIT, rx.recv()).await.unwrap().unwrap();
+    }
+    for shard in 0..4u32 {
+        assert_eq!(
+            cache.shard_stats(ShardId(shard)).messages,
+            owned(shard, 4).len(),
+            "messages in the store of shard {shard}"
+        );
+    }
+    // A new session on shard 1 starts over shard 1's guilds only: guilds
+    // that moved to shard 3 are not in its store any more.
+    manager.restart(1).await.unwrap();
+    let back = || {
+        sim.log()
+            .ready_identifies()
+            .filter(|i| i.shard.id == 1 && i.shard.total == 4)
+            .count()
+            >= 2
+            && full()
+    };
+    eventually("shard 1's guilds again", &back).await;
+    for shard in 0..4 {
+        assert_eq!(cached(shard), owned(shard, 4), "store of shard {shard}");
+    }
+    assert_eq!(cache.shard_stats(ShardId(3)).messages, owned(3, 4).len());
+    manager.close().await.unwrap();
     sim.shutdown().await;
 }

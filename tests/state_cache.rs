@@ -488,6 +488,45 @@ fn ready_on_shard_1_clears_only_shard_1() {
 }
 
 #[test]
+fn a_rehome_moves_guilds_to_their_new_shards_and_their_events_follow() {
+    let cache = Cache::new(CacheConfig::new());
+    // (id >> 22) % 2 == 1 for both; % 4: a stays on 1, b goes to 3.
+    let (a, b) = (1001u64 << 22, 1003u64 << 22);
+    let in_b = |id: u64| {
+        let mut m = message(id, b + 1, "in b");
+        m["guild_id"] = json!(b.to_string());
+        m
+    };
+    feed::<Ready>(&cache, 1, ready(&[a, b], 1));
+    feed::<GuildCreate>(&cache, 1, guild_create(a, 2));
+    feed::<GuildCreate>(&cache, 1, guild_create(b, 2));
+    feed::<MessageCreate>(&cache, 1, in_b(1));
+
+    cache.rehome(4);
+    assert_eq!(cache.guild_ids_of(ShardId(1)), [GuildId(a)]);
+    assert_eq!(cache.guild_ids_of(ShardId(3)), [GuildId(b)]);
+    assert_eq!(cache.shard_of(GuildId(b)), Some(ShardId(3)));
+    // Its channels, members and history went with it.
+    assert!(cache.channel(ChannelId(b + 1)).is_some());
+    assert_eq!(cache.members(GuildId(b)).len(), 2);
+    assert_eq!(message_ids(&cache, b + 1), [1]);
+    assert_eq!(cache.shard_stats(ShardId(3)).channels, 3);
+    assert_eq!(cache.shard_stats(ShardId(1)).messages, 0);
+
+    // The old set may still deliver for a moment: an event about b read
+    // by shard 1 goes to the store that holds b.
+    feed::<MessageCreate>(&cache, 1, in_b(2));
+    assert_eq!(cache.shard_stats(ShardId(3)).messages, 2);
+    assert_eq!(cache.shard_stats(ShardId(1)).messages, 0);
+
+    // A new session on shard 1 starts over a, and leaves b alone.
+    feed::<Ready>(&cache, 1, ready(&[a], 1));
+    assert!(cache.guild(GuildId(b)).unwrap().is_available());
+    assert_eq!(message_ids(&cache, b + 1), [1, 2]);
+    assert_eq!(cache.index_len(), (2, 3));
+}
+
+#[test]
 fn a_guild_created_on_another_shard_moves_there() {
     let cache = Cache::new(CacheConfig::new());
     feed::<GuildCreate>(&cache, 0, guild_create(GUILD, 1));

@@ -825,7 +825,11 @@ impl Manager {
             return Err(ManagerError::Gateway(error));
         }
         // The switch: from here each event is posted by whichever set
-        // reads it first.
+        // reads it first. The new set's Ready and guilds were muted, so the
+        // cache hands every guild to the store of its new shard first.
+        if let Some(cache) = &self.inner.cache {
+            cache.rehome(total);
+        }
         self.inner.cutover.overlap();
         let retired: Vec<Running> = {
             let mut set = lock(&self.inner.set);
@@ -913,6 +917,11 @@ impl Manager {
                 .collect()
         };
         let _ = self.stop(&stopping, CloseCode::NORMAL).await;
+        // What the cache holds goes to the stores of the new shards, whose
+        // Ready then starts over only their own guilds.
+        if let Some(cache) = &self.inner.cache {
+            cache.rehome(total);
+        }
         self.inner.total.store(total, Ordering::Release);
         let generation = lock(&self.inner.set).generation;
         let slots = self.make_slots(generation, total, 0..total, &url);

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use super::config::{CacheConfig, Kind};
 use super::index::Index;
-use super::store::{Changes, GuildEntry, PreparedGuild, ShardState};
+use super::store::{Changes, GuildEntry, MovedGuild, PreparedGuild, ShardState};
 use crate::model::{
     Channel, ChannelCreate, ChannelDelete, ChannelId, ChannelUpdate, DispatchMeta, Guild,
     GuildCreate, GuildDelete, GuildId, GuildMemberAdd, GuildMemberRemove, GuildMemberUpdate,
@@ -183,6 +183,12 @@ impl Cache {
                 .then(|| PreparedGuild::new(create, config));
             (create.id, prepared)
         });
+        // An event about a guild (or channel) goes to the store that holds
+        // it: the same as `shard` but while a reshard hands guilds over.
+        let shard = match created {
+            Some(_) => shard,
+            None => self.holder(event).unwrap_or(shard),
+        };
         let store = self.store_or_insert(shard);
         let moved = {
             let mut state = write(&store);
@@ -195,6 +201,76 @@ impl Cache {
             self.reindex(shard, &state, changes)
         };
         self.forget_moved(moved);
+    }
+
+    /// The shard whose store holds what `event` is about: for a message,
+    /// its channel's history (or else its guild); for anything else, its
+    /// guild (or else its channel).
+    fn holder(&self, event: &(dyn Any + Send + Sync)) -> Option<ShardId> {
+        let inner = &self.inner;
+        about(event)
+            .into_iter()
+            .flatten()
+            .find_map(|key| match key {
+                Key::Guild(guild) => inner.guild_shard.get(guild.0),
+                Key::Channel(channel) => inner.channel_shard.get(channel.0),
+            })
+    }
+
+    /// After a reshard to `total` shards: moves every cached guild, with its
+    /// channels, threads and message histories, into the store of the shard
+    /// that now receives it (`(guild_id >> 22) % total`), so that shard's
+    /// events and a later `Ready` on it find exactly its own guilds. The
+    /// [`Manager`](crate::shard::Manager) calls it when a new shard set
+    /// takes over; reads in the meantime may miss a guild being moved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shardbus::model::{DispatchMeta, GuildCreate, GuildId, ShardId};
+    /// use shardbus::state::Cache;
+    ///
+    /// let cache = Cache::default();
+    /// let id = GuildId((3 << 22) | 1); // (id >> 22) % 2 == 1, % 4 == 3
+    /// let guild: GuildCreate = serde_json::from_value(serde_json::json!({
+    ///     "id": id.0.to_string(), "name": "g"
+    /// })).unwrap();
+    /// cache.apply(DispatchMeta { shard: ShardId(1), ..DispatchMeta::default() }, &guild);
+    /// cache.rehome(4);
+    /// assert_eq!(cache.shard_of(id), Some(ShardId(3)));
+    /// assert!(cache.guild(id).is_some());
+    /// ```
+    pub fn rehome(&self, total: u32) {
+        let total = total.max(1);
+        let mut stores: Vec<(ShardId, Arc<RwLock<ShardState>>)> = read(&self.inner.shards)
+            .iter()
+            .map(|(id, store)| (*id, Arc::clone(store)))
+            .collect();
+        stores.sort_unstable_by_key(|(id, _)| *id);
+        for (from, store) in stores {
+            let leaving: Vec<MovedGuild> = {
+                let mut state = write(&store);
+                let ids: Vec<GuildId> = state
+                    .guilds
+                    .keys()
+                    .copied()
+                    .filter(|g| g.shard(total) != from)
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|g| state.take_guild(g))
+                    .collect()
+            };
+            for moved in leaving {
+                let to = moved.id.shard(total);
+                let target = self.store_or_insert(to);
+                let mut state = write(&target);
+                for channel in moved.channel_ids() {
+                    self.inner.channel_shard.insert(channel.0, to);
+                }
+                self.inner.guild_shard.insert(moved.id.0, to);
+                state.put_guild(moved);
+            }
+        }
     }
 
     /// A new session on `shard`: its store starts over.
@@ -440,6 +516,67 @@ impl Default for Cache {
     /// ([`CacheConfig::new`]).
     fn default() -> Self {
         Self::new(CacheConfig::default())
+    }
+}
+
+/// What an event is about, to find the store that holds it.
+#[derive(Clone, Copy)]
+enum Key {
+    /// A guild (and what belongs to it).
+    Guild(GuildId),
+    /// A channel (and its message history).
+    Channel(ChannelId),
+}
+
+/// What an event of a cached type is about, most telling first: a
+/// message's channel (histories are kept by channel), then its guild; for
+/// everything else its guild, then its channel.
+fn about(event: &(dyn Any + Send + Sync)) -> [Option<Key>; 2] {
+    let guild = |g: GuildId| [Some(Key::Guild(g)), None];
+    let channel = |c: &Channel| [c.guild_id.map(Key::Guild), Some(Key::Channel(c.id))];
+    let message = |channel: ChannelId, guild: Option<GuildId>| {
+        [Some(Key::Channel(channel)), guild.map(Key::Guild)]
+    };
+    if let Some(e) = event.downcast_ref::<GuildUpdate>() {
+        guild(e.id)
+    } else if let Some(e) = event.downcast_ref::<GuildDelete>() {
+        guild(e.id)
+    } else if let Some(e) = event.downcast_ref::<ChannelCreate>() {
+        channel(e)
+    } else if let Some(e) = event.downcast_ref::<ChannelUpdate>() {
+        channel(e)
+    } else if let Some(e) = event.downcast_ref::<ChannelDelete>() {
+        channel(e)
+    } else if let Some(e) = event.downcast_ref::<ThreadCreate>() {
+        channel(e)
+    } else if let Some(e) = event.downcast_ref::<ThreadUpdate>() {
+        channel(e)
+    } else if let Some(e) = event.downcast_ref::<ThreadDelete>() {
+        [e.guild_id.map(Key::Guild), Some(Key::Channel(e.id))]
+    } else if let Some(e) = event.downcast_ref::<GuildRoleCreate>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<GuildRoleUpdate>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<GuildRoleDelete>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<GuildMemberAdd>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<GuildMemberUpdate>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<GuildMemberRemove>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<GuildMembersChunk>() {
+        guild(e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<MessageCreate>() {
+        message(e.channel_id, e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<MessageUpdate>() {
+        message(e.channel_id, e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<MessageDelete>() {
+        message(e.channel_id, e.guild_id)
+    } else if let Some(e) = event.downcast_ref::<MessageDeleteBulk>() {
+        message(e.channel_id, e.guild_id)
+    } else {
+        [None, None]
     }
 }
 

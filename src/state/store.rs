@@ -62,6 +62,30 @@ pub(super) struct PreparedGuild {
     channels: Vec<Arc<Channel>>,
 }
 
+/// A guild taken out of one store to go into another (after a reshard),
+/// with its channels and the histories of its channels.
+#[derive(Debug)]
+pub(super) struct MovedGuild {
+    /// The guild's id.
+    pub(super) id: GuildId,
+    /// Its entry.
+    entry: GuildEntry,
+    /// Its channels and threads.
+    channels: Vec<(ChannelId, Arc<Channel>)>,
+    /// The histories of its channels.
+    histories: Vec<(ChannelId, History)>,
+}
+
+impl MovedGuild {
+    /// The channels (and histories) that move with it.
+    pub(super) fn channel_ids(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.channels
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(self.histories.iter().map(|(id, _)| *id))
+    }
+}
+
 /// What an update added to or removed from a shard, for the index.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
@@ -283,6 +307,40 @@ impl ShardState {
             }
             keep
         });
+    }
+
+    /// Takes guild `id` out, with its channels and the histories of its
+    /// channels, to be put into another store.
+    pub(super) fn take_guild(&mut self, id: GuildId) -> Option<MovedGuild> {
+        let entry = self.guilds.remove(&id)?;
+        let channels = entry
+            .channels
+            .iter()
+            .filter_map(|c| Some((*c, self.channels.remove(c)?)))
+            .collect();
+        let moving: Vec<ChannelId> = self
+            .histories
+            .iter()
+            .filter(|(c, h)| h.guild == Some(id) || entry.channels.contains(c))
+            .map(|(c, _)| *c)
+            .collect();
+        let histories = moving
+            .into_iter()
+            .filter_map(|c| Some((c, self.histories.remove(&c)?)))
+            .collect();
+        Some(MovedGuild {
+            id,
+            entry,
+            channels,
+            histories,
+        })
+    }
+
+    /// Puts a guild taken from another store in.
+    pub(super) fn put_guild(&mut self, moved: MovedGuild) {
+        self.channels.extend(moved.channels);
+        self.histories.extend(moved.histories);
+        self.guilds.insert(moved.id, moved.entry);
     }
 
     /// `GUILD_UPDATE`: new settings (and roles, which it carries), keeping
