@@ -1,9 +1,10 @@
-//! The pooled HTTP client and its one route so far.
+//! The pooled HTTP client: how a request is built, paced and read.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client as Pool;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -11,44 +12,119 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::HttpError;
+use super::ratelimit::{Headers, LimitConfig, Limiter, RouteKey, Verdict};
+use crate::bus::BoxError;
 use crate::model::{GatewayBot, Token};
 
 /// Discord's API base, version 10.
 pub const DISCORD_API: &str = "https://discord.com/api/v10";
 
-/// The largest response body read (the routes here answer a few KB).
+/// The largest response body read.
 const MAX_BODY: usize = 8 << 20;
 
-/// A REST client: one connection pool, one token, one API base.
+/// A REST client: one connection pool, one token, one API base, and one
+/// rate limiter that keeps Discord's limits exactly (see
+/// [`ratelimit`](super::ratelimit)).
 ///
-/// Cheap to clone (the pool is shared).
+/// Cheap to clone: clones share the pool and the limiter, so every clone
+/// counts against the same buckets.
 ///
 /// # Examples
 ///
 /// ```no_run
 /// use shardbus::http::Client;
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = Client::new(std::env::var("DISCORD_TOKEN")?)?;
-/// let bot = client.gateway_bot().await?;
+/// # async fn run() -> Result<(), shardbus::http::HttpError> {
+/// let http = Client::new("my token")?;
+/// let bot = http.gateway_bot().await?;
 /// println!("{} shards recommended", bot.shards);
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    /// The pool.
-    pool: Pool<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    /// Sent as `Authorization: Bot <token>`.
+    /// The connection pool (HTTP/1.1 keep-alive, rustls).
+    pool: Pool<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The bot token.
     token: Token,
-    /// Where routes are appended, without a trailing `/`.
+    /// The API base, without a trailing slash.
     api_base: String,
+    /// The rate limiter, shared by every clone.
+    limiter: Arc<Limiter>,
+}
+
+/// One request, as the endpoints describe it.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The method.
+    pub(crate) method: http::Method,
+    /// The method and path template, e.g. `POST /channels/{channel_id}/messages`.
+    pub(crate) route: &'static str,
+    /// The path after the API base.
+    pub(crate) path: String,
+    /// The major parameter's value, if the route has one.
+    pub(crate) major: String,
+    /// The body and its content type.
+    pub(crate) body: Option<(Bytes, String)>,
+    /// Whether the route is exempt from the global limit (interactions).
+    pub(crate) exempt: bool,
+}
+
+impl Request {
+    /// A request without a body.
+    pub(crate) fn new(
+        method: http::Method,
+        route: &'static str,
+        path: String,
+        major: impl Into<String>,
+    ) -> Self {
+        Self {
+            method,
+            route,
+            path,
+            major: major.into(),
+            body: None,
+            exempt: false,
+        }
+    }
+
+    /// With `value` as a JSON body.
+    pub(crate) fn json(mut self, value: &impl serde::Serialize) -> Result<Self, HttpError> {
+        let body = serde_json::to_vec(value).map_err(|e| HttpError::Build {
+            route: self.route,
+            source: Box::new(e),
+        })?;
+        self.body = Some((Bytes::from(body), "application/json".to_owned()));
+        Ok(self)
+    }
+
+    /// With a prepared body of `content_type`.
+    pub(crate) fn body(mut self, body: Bytes, content_type: String) -> Self {
+        self.body = Some((body, content_type));
+        self
+    }
+
+    /// Exempt from the global limit.
+    pub(crate) fn exempt(mut self) -> Self {
+        self.exempt = true;
+        self
+    }
+}
+
+/// A 429's body.
+#[derive(Deserialize)]
+struct RateLimited {
+    /// Seconds to wait.
+    #[serde(default)]
+    retry_after: f64,
+    /// Whether the global limit was hit.
+    #[serde(default)]
+    global: bool,
 }
 
 impl Client {
-    /// A client for Discord's API with `token` (a leading `Bot ` is
-    /// removed).
+    /// A client for `token` against Discord's API ([`DISCORD_API`]), with
+    /// Discord's limits ([`LimitConfig::default`]).
     ///
     /// # Errors
     ///
@@ -64,12 +140,23 @@ impl Client {
             pool: Pool::builder(TokioExecutor::new()).build(connector),
             token: Token::new(token),
             api_base: DISCORD_API.to_owned(),
+            limiter: Arc::new(Limiter::new(LimitConfig::default())),
         })
     }
 
-    /// Another API base, e.g. a simulator's `http://127.0.0.1:port/api/v10`.
+    /// The same client against another API base (a simulator's
+    /// `http://127.0.0.1:port/api/v10`).
+    #[must_use]
     pub fn api_base(mut self, base: impl Into<String>) -> Self {
         self.api_base = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The same client with other limits (and a fresh limiter: set it
+    /// before cloning).
+    #[must_use]
+    pub fn limits(mut self, config: LimitConfig) -> Self {
+        self.limiter = Arc::new(Limiter::new(config));
         self
     }
 
@@ -78,60 +165,126 @@ impl Client {
         &self.api_base
     }
 
-    /// `GET /gateway/bot`: the gateway URL, the recommended shard count and
+    /// The limits in use.
+    pub fn limit_config(&self) -> LimitConfig {
+        self.limiter.config()
+    }
+
+    /// Invalid responses (401, 403, non-shared 429) counted in the current
+    /// window.
+    pub fn invalid_requests(&self) -> u32 {
+        self.limiter.invalid_count()
+    }
+
+    /// `GET /gateway/bot`: the recommended shard count, the gateway URL and
     /// the session start limit.
     ///
     /// # Errors
     ///
-    /// [`HttpError`] if the request fails, the API answers an error (401
-    /// for a bad token), or the body does not decode.
+    /// An [`HttpError`] naming the route.
     pub async fn gateway_bot(&self) -> Result<GatewayBot, HttpError> {
-        self.get("GET /gateway/bot", "/gateway/bot").await
+        let request = Request::new(
+            http::Method::GET,
+            "GET /gateway/bot",
+            "/gateway/bot".to_owned(),
+            "",
+        );
+        self.send_json(request).await
     }
 
-    /// Sends a GET and decodes the JSON answer.
-    async fn get<T: DeserializeOwned>(
+    /// Sends `request` and decodes the JSON response.
+    pub(crate) async fn send_json<T: DeserializeOwned>(
         &self,
-        route: &'static str,
-        path: &str,
+        request: Request,
     ) -> Result<T, HttpError> {
-        let url = format!("{}{path}", self.api_base);
+        let route = request.route;
+        let body = self.send(request).await?;
+        serde_json::from_slice(&body).map_err(|source| HttpError::Decode { route, source })
+    }
+
+    /// Sends `request` and ignores the response body (204s).
+    pub(crate) async fn send_empty(&self, request: Request) -> Result<(), HttpError> {
+        self.send(request).await.map(drop)
+    }
+
+    /// Sends `request` through the limiter, sending it again after a 429
+    /// (within its turn, so the route's order holds); returns the body of
+    /// a successful response.
+    async fn send(&self, request: Request) -> Result<Bytes, HttpError> {
+        let route = request.route;
+        let key = RouteKey {
+            route,
+            major: request.major.clone(),
+        };
+        let mut turn = self.limiter.acquire(&key, request.exempt).await?;
+        let mut tries = 0;
+        loop {
+            let (status, headers, body) = self.exchange(&request).await?;
+            let limited = (status == 429)
+                .then(|| serde_json::from_slice::<RateLimited>(&body).ok())
+                .flatten()
+                .map(|r| (r.retry_after, r.global));
+            let verdict = self
+                .limiter
+                .record(&key, &mut turn, status, &headers, limited);
+            if verdict == Verdict::Retry && tries < super::MAX_RETRIES {
+                tries += 1;
+                self.limiter.ready(&mut turn, route, request.exempt).await?;
+                continue;
+            }
+            drop(turn);
+            if !(200..300).contains(&status) {
+                return Err(status_error(route, status, &body));
+            }
+            return Ok(body);
+        }
+    }
+
+    /// One round trip: status, rate-limit headers and body.
+    async fn exchange(&self, request: &Request) -> Result<(u16, Headers, Bytes), HttpError> {
+        let route = request.route;
+        let build = |e: BoxError| HttpError::Build { route, source: e };
+        let url = format!("{}{}", self.api_base, request.path);
         let uri: http::Uri = url.parse().map_err(|e| HttpError::Url {
             route,
             source: Box::new(e),
         })?;
-        let request = http::Request::get(uri)
+        let mut builder = http::Request::builder()
+            .method(request.method.clone())
+            .uri(uri)
             .header(
                 http::header::AUTHORIZATION,
                 format!("Bot {}", self.token.expose()),
             )
-            .header(http::header::USER_AGENT, user_agent())
-            .body(Empty::new())
-            .map_err(|e| HttpError::Url {
-                route,
-                source: Box::new(e),
-            })?;
-        let transport = |e: BoxedErr| HttpError::Transport { route, source: e };
+            .header(http::header::USER_AGENT, user_agent());
+        let body = match &request.body {
+            Some((body, content_type)) => {
+                builder = builder.header(http::header::CONTENT_TYPE, content_type.as_str());
+                body.clone()
+            }
+            None => Bytes::new(),
+        };
+        let http_request = builder
+            .body(Full::new(body))
+            // The token is not in the error: only the header's name is.
+            .map_err(|_| build("a header is not valid".into()))?;
+        let transport = |e: BoxError| HttpError::Transport { route, source: e };
         let response = self
             .pool
-            .request(request)
+            .request(http_request)
             .await
             .map_err(|e| transport(Box::new(e)))?;
-        let status = response.status();
+        let status = response.status().as_u16();
+        let headers = Headers::read(response.headers());
         let body = Limited::new(response.into_body(), MAX_BODY)
             .collect()
             .await
             .map_err(transport)?
             .to_bytes();
-        if !status.is_success() {
-            return Err(status_error(route, status.as_u16(), &body));
-        }
-        serde_json::from_slice(&body).map_err(|source| HttpError::Decode { route, source })
+        tracing::trace!(route, status, "response");
+        Ok((status, headers, body))
     }
 }
-
-/// A boxed error from the HTTP stack.
-type BoxedErr = Box<dyn std::error::Error + Send + Sync>;
 
 /// The user agent in Discord's documented form.
 fn user_agent() -> String {
@@ -141,16 +294,17 @@ fn user_agent() -> String {
     )
 }
 
-/// The error for a non-success answer, with Discord's code and message if
-/// the body has them.
+/// The error for a non-success status, from Discord's JSON error body.
 fn status_error(route: &'static str, status: u16, body: &[u8]) -> HttpError {
     #[derive(Deserialize)]
     struct ApiError {
         code: Option<u64>,
         message: Option<String>,
+        errors: Option<serde_json::Value>,
     }
     let parsed = serde_json::from_slice::<ApiError>(body).ok();
     let code = parsed.as_ref().and_then(|e| e.code);
+    let errors = parsed.as_ref().and_then(|e| e.errors.clone());
     let message = match parsed.and_then(|e| e.message) {
         Some(message) => message,
         None => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
@@ -160,6 +314,7 @@ fn status_error(route: &'static str, status: u16, body: &[u8]) -> HttpError {
         status,
         code,
         message,
+        errors,
     }
 }
 
@@ -170,4 +325,17 @@ impl fmt::Debug for Client {
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }
+}
+
+/// Percent-encodes one path segment (an emoji, a token).
+pub(crate) fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

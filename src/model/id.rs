@@ -71,6 +71,8 @@ snowflake! {
     EmojiId;
     /// An interaction.
     InteractionId;
+    /// An application command.
+    CommandId;
     /// A webhook.
     WebhookId;
     /// An attachment.

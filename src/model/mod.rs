@@ -62,6 +62,7 @@ mod macros;
 
 mod attachment;
 mod channel;
+mod command;
 mod dispatch;
 mod embed;
 mod emoji;
@@ -88,6 +89,9 @@ pub use attachment::Attachment;
 pub use channel::{
     Channel, ChannelType, ForumTag, OverwriteType, PermissionOverwrite, ThreadMetadata,
 };
+pub use command::{
+    ApplicationCommand, CommandOption, CommandOptionChoice, CommandOptionType, CommandType,
+};
 pub use dispatch::{
     ChannelCreate, ChannelDelete, ChannelUpdate, DispatchMeta, GuildCreate, GuildDelete,
     GuildMemberAdd, GuildMemberRemove, GuildMemberUpdate, GuildMembersChunk, GuildRoleCreate,
@@ -104,8 +108,8 @@ pub use guild::{
     PremiumTier, UnavailableGuild, VerificationLevel,
 };
 pub use id::{
-    ApplicationId, AttachmentId, ChannelId, EmojiId, GuildId, IntegrationId, InteractionId,
-    MessageId, RoleId, Seq, SessionId, ShardId, StickerId, TagId, UserId, WebhookId,
+    ApplicationId, AttachmentId, ChannelId, CommandId, EmojiId, GuildId, IntegrationId,
+    InteractionId, MessageId, RoleId, Seq, SessionId, ShardId, StickerId, TagId, UserId, WebhookId,
 };
 pub use image::ImageHash;
 pub use interaction::{Interaction, InteractionContextType, InteractionType};

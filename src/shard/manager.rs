@@ -198,8 +198,9 @@ impl ManagerBuilder {
     }
 
     /// The HTTP client for `GET /gateway/bot` (its API base can point at a
-    /// simulator). Without one, [`fetch`](Self::fetch) makes one for
-    /// Discord from the token.
+    /// simulator), also registered on the bus for handlers that take
+    /// [`Http`](crate::http::Http). Without one, [`fetch`](Self::fetch)
+    /// makes one for Discord from the token.
     pub fn http(mut self, client: Client) -> Self {
         self.http = Some(client);
         self
@@ -311,6 +312,10 @@ impl ManagerBuilder {
             .unwrap_or_else(|| TypeMux::with_capacity(BUS_CAPACITY));
         if let Some(cache) = &self.cache {
             bus = bus.with_state(cache.clone());
+        }
+        // Handlers taking `Http` reach the manager's client.
+        if let Some(http) = &self.http {
+            bus = bus.with_state(http.clone());
         }
         let manager = Manager {
             inner: Arc::new(Inner {
