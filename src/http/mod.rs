@@ -17,6 +17,7 @@
 //!   field errors, the status and the route; never the token.
 
 mod client;
+pub mod commands;
 mod error;
 mod interaction;
 mod message;
