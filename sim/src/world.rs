@@ -135,6 +135,15 @@ impl World {
     }
 }
 
+/// Which of its guild's channels a channel is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChannelRef {
+    /// The text channel at this position.
+    Text(usize),
+    /// The voice channel.
+    Voice,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
