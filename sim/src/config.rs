@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::protocol::intents;
+use crate::rest::RestLimits;
 
 /// The configuration of a [`Sim`](crate::Sim).
 ///
@@ -86,6 +87,37 @@ pub struct SimConfig {
     /// After a Reconnect (op 7) fault, how long the server waits for the client
     /// to close before it closes the connection itself with 4000.
     pub reconnect_grace: Duration,
+    /// The per-route rate limits of the REST API (`/api/v10/…`), by group
+    /// of routes; Discord-like by default (see [`RestLimits`]).
+    pub rest_limits: RestLimits,
+    /// The global REST limit: requests per second (a fixed one-second
+    /// window) over every route except the interaction endpoints
+    /// (`/interactions/…` and `/webhooks/{application_id}/{token}…`),
+    /// which Discord exempts. 50, Discord's, by default; at least 1.
+    pub global_limit: u32,
+    /// How many invalid REST requests (answered 401, 403, or 429 other than
+    /// `X-RateLimit-Scope: shared`) are allowed per
+    /// [`invalid_request_window`](Self::invalid_request_window); past this
+    /// the client is banned, as Cloudflare bans it from Discord: every REST
+    /// request gets 403 until the window ends. 10,000 by default.
+    pub invalid_request_limit: u32,
+    /// The fixed window of [`invalid_request_limit`](Self::invalid_request_limit),
+    /// starting at the first invalid request (10 minutes on Discord).
+    pub invalid_request_window: Duration,
+    /// How long a client has to answer an interaction with its callback
+    /// (3 s on Discord). [`InteractionRecord::within_3s`](crate::InteractionRecord::within_3s)
+    /// says whether it did.
+    pub interaction_deadline: Duration,
+    /// If true, a callback later than [`interaction_deadline`](Self::interaction_deadline)
+    /// gets 404 `Unknown interaction` (10062), as on Discord. False by
+    /// default: the late callback is accepted and logged with
+    /// `within_3s: false`, so a slow test machine does not fail a client's
+    /// later steps.
+    pub reject_late_interactions: bool,
+    /// How long an interaction's token works for the webhook endpoints
+    /// (follow-ups, `@original`): 15 minutes on Discord. Later requests get
+    /// 401 `Invalid Webhook Token` (50027).
+    pub interaction_token_lifetime: Duration,
 }
 
 /// The `session_start_limit` object of `GET /gateway/bot`.
@@ -133,6 +165,13 @@ impl Default for SimConfig {
             command_window: Duration::from_secs(60),
             member_request_window: Duration::from_secs(30),
             reconnect_grace: Duration::from_secs(5),
+            rest_limits: RestLimits::default(),
+            global_limit: 50,
+            invalid_request_limit: 10_000,
+            invalid_request_window: Duration::from_secs(600),
+            interaction_deadline: Duration::from_secs(3),
+            reject_late_interactions: false,
+            interaction_token_lifetime: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -160,6 +199,27 @@ impl SimConfig {
         }
         if self.members_per_guild == 0 || self.channels_per_guild == 0 {
             return Err("members_per_guild and channels_per_guild must be at least 1");
+        }
+        if self
+            .rest_limits
+            .all()
+            .iter()
+            .any(|(_, l)| l.limit == 0 || l.window.is_zero())
+        {
+            return Err(
+                "every rest_limits entry needs a limit of at least 1 and a non-zero window",
+            );
+        }
+        if self.global_limit == 0 {
+            return Err("global_limit must be at least 1");
+        }
+        if self.invalid_request_window.is_zero()
+            || self.interaction_deadline.is_zero()
+            || self.interaction_token_lifetime.is_zero()
+        {
+            return Err(
+                "invalid_request_window, interaction_deadline and interaction_token_lifetime must not be zero",
+            );
         }
         Ok(())
     }

@@ -23,6 +23,15 @@ pub enum SimError {
     /// The sim has been shut down.
     #[error("the sim is shut down")]
     ShutDown,
+    /// An id names nothing the sim has (e.g. an interaction injected into a
+    /// guild the bot is not in, or a channel of another guild).
+    #[error("unknown {what} {id}")]
+    Unknown {
+        /// What kind of thing: `guild`, `channel` or `member`.
+        what: &'static str,
+        /// The id.
+        id: u64,
+    },
 }
 
 /// The error of [`Sim::wait_for_log`](crate::Sim::wait_for_log) and

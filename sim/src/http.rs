@@ -1,5 +1,6 @@
-//! The HTTP side: `GET /api/v10/gateway[/bot]`, the websocket endpoints
-//! (`/` and the resume URL `/resume`) and the JSON control API under `/sim/`.
+//! The HTTP side: the REST API under `/api/v10` (in `rest/`), uploaded
+//! files under `/attachments/`, the websocket endpoints (`/` and the resume
+//! URL `/resume`) and the JSON control API under `/sim/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +8,18 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::connection::{self, ConnParams};
+use crate::error::SimError;
 use crate::fault::{Fault, FaultTarget};
 use crate::ids::GuildId;
+use crate::rest::{self, InteractionType, NewInteraction};
 use crate::shared::Shared;
 use crate::sim::Sim;
 
@@ -26,9 +29,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(gateway))
         .route("/resume", get(resume))
         .route("/resume/", get(resume))
-        .route("/api/v10/gateway", get(get_gateway))
-        .route("/api/v10/gateway/bot", get(get_gateway_bot))
+        .route("/api/v10/{*path}", any(rest::serve))
+        .route(
+            "/attachments/{channel_id}/{attachment_id}/{filename}",
+            get(rest::attachment),
+        )
         .route("/sim/dispatch", post(post_dispatch))
+        .route("/sim/interaction", post(post_interaction))
         .route("/sim/fault", post(post_fault))
         .route("/sim/reshard", post(post_reshard))
         .route("/sim/traffic", post(post_traffic))
@@ -83,38 +90,6 @@ async fn resume(
 /// A Discord-style JSON error.
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
     (status, Json(json!({ "message": message, "code": code }))).into_response()
-}
-
-/// `GET /api/v10/gateway`.
-async fn get_gateway(State(shared): State<Arc<Shared>>) -> Response {
-    Json(json!({ "url": shared.gateway_url() })).into_response()
-}
-
-/// `GET /api/v10/gateway/bot`.
-async fn get_gateway_bot(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let state = shared.state();
-    let expected = format!("Bot {}", shared.config.token);
-    if state.token_revoked || auth != expected {
-        return error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
-    }
-    let reset_after = state
-        .starts_reset_at
-        .saturating_duration_since(std::time::Instant::now());
-    Json(json!({
-        "url": shared.gateway_url(),
-        "shards": state.shards,
-        "session_start_limit": {
-            "total": shared.config.session_start_limit.total,
-            "remaining": state.starts_remaining,
-            "reset_after": u64::try_from(reset_after.as_millis()).unwrap_or(u64::MAX),
-            "max_concurrency": shared.config.max_concurrency,
-        }
-    }))
-    .into_response()
 }
 
 /// Parse a JSON request body (any or no `Content-Type`, so plain `curl -d` works).
@@ -184,6 +159,76 @@ async fn post_dispatch(State(shared): State<Arc<Shared>>, body: Bytes) -> Respon
         }
     };
     Json(json!({ "sessions": sessions })).into_response()
+}
+
+/// The body of `POST /sim/interaction`.
+#[derive(Debug, Deserialize)]
+struct InteractionRequest {
+    /// The guild.
+    guild_id: Snowflake,
+    /// The channel (the guild's first text channel if absent).
+    channel_id: Option<Snowflake>,
+    /// The command name, or the `custom_id` of a component or modal.
+    name: String,
+    /// Options, component values or modal components.
+    #[serde(default)]
+    options: Vec<Value>,
+    /// The interaction type: 2 (default) command, 3 component, 4
+    /// autocomplete, 5 modal submit.
+    #[serde(rename = "type", default = "command_type")]
+    kind: u8,
+    /// The invoking member (the guild's first non-bot member if absent).
+    user_id: Option<Snowflake>,
+}
+
+/// The default `type` of `POST /sim/interaction`.
+const fn command_type() -> u8 {
+    2
+}
+
+/// `POST /sim/interaction`.
+async fn post_interaction(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req: InteractionRequest = match parse(&body) {
+        Ok(req) => req,
+        Err(e) => return bad_body(&e),
+    };
+    let id = |s: &Option<Snowflake>| s.as_ref().map(|s| s.get().ok_or(()));
+    let (Some(guild), Ok(channel), Ok(user)) = (
+        req.guild_id.get(),
+        id(&req.channel_id).transpose(),
+        id(&req.user_id).transpose(),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            50_035,
+            "guild_id, channel_id and user_id must be snowflakes",
+        );
+    };
+    let Some(kind) = InteractionType::from_code(req.kind) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            50_035,
+            "type must be 2 (command), 3 (component), 4 (autocomplete) or 5 (modal submit)",
+        );
+    };
+    let new = NewInteraction {
+        guild: GuildId(guild),
+        channel,
+        kind,
+        name: req.name,
+        options: req.options,
+        user,
+    };
+    match Sim::from_shared(shared).inject_interaction(new) {
+        Ok(i) => Json(json!({
+            "id": i.id.to_string(),
+            "token": i.token,
+            "sessions": i.sessions,
+        }))
+        .into_response(),
+        Err(e @ SimError::Unknown { .. }) => error(StatusCode::NOT_FOUND, 0, &e.to_string()),
+        Err(e) => error(StatusCode::BAD_REQUEST, 0, &e.to_string()),
+    }
 }
 
 /// The body of `POST /sim/fault`.

@@ -17,6 +17,7 @@ mod log;
 mod payloads;
 pub mod protocol;
 mod ratelimit;
+mod rest;
 mod session;
 mod shared;
 mod sim;
@@ -32,9 +33,11 @@ pub use error::{SimError, WaitTimeout};
 pub use fault::{Fault, FaultTarget};
 pub use ids::{ConnectionId, GUILD_EPOCH_BASE, GuildId, Seq, SessionId, ShardInfo};
 pub use log::{
-    BucketViolation, ClientEvent, ClientEventKind, Closed, Closer, ConnectionLog, IdentifyOutcome,
-    IdentifyRecord, ResumeOutcome, ResumeRecord, SimLog,
+    BanRecord, BucketViolation, ClientEvent, ClientEventKind, Closed, Closer, ConnectionLog,
+    IdentifyOutcome, IdentifyRecord, InteractionRecord, RateLimitScope, RequestRecord,
+    ResumeOutcome, ResumeRecord, SimLog,
 };
+pub use rest::{InjectedInteraction, InteractionType, NewInteraction, RestLimits, RouteLimit};
 pub use sim::Sim;
 pub use stats::{
     ConnectionSent, SeqRange, SessionState, SessionStats, ShardStats, SimStats, WireStats,

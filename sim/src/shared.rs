@@ -14,6 +14,7 @@ use crate::config::SimConfig;
 use crate::fault::Fault;
 use crate::ids::{ConnectionId, SessionId, ShardInfo};
 use crate::log::SimLog;
+use crate::rest::Rest;
 use crate::session::Session;
 use crate::stats::{SessionState, ShardStats, SimStats, WireCounters};
 use crate::template::MessageTemplate;
@@ -99,6 +100,8 @@ pub(crate) struct Shared {
     pub generated: AtomicU64,
     /// Payload and wire bytes written, per transport compression.
     pub wire: WireCounters,
+    /// The REST API's counters and memory.
+    pub rest: Rest,
 }
 
 impl Shared {
@@ -135,6 +138,7 @@ impl Shared {
             rate_changed: Notify::new(),
             generated: AtomicU64::new(0),
             wire: WireCounters::default(),
+            rest: Rest::new(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::generator;
 use crate::http;
 use crate::ids::{GuildId, ShardInfo};
 use crate::log::SimLog;
+use crate::rest::{self, InjectedInteraction, NewInteraction};
 use crate::shared::{Control, Shared};
 use crate::stats::SimStats;
 
@@ -159,6 +160,19 @@ impl Sim {
         self.shared.world.guilds.iter().map(|g| g.id).collect()
     }
 
+    /// The text channels of `guild` (the first is its system channel
+    /// `general`); empty if the guild is not one of the sim's. These are
+    /// the channels `POST /api/v10/channels/{channel_id}/messages` accepts
+    /// (the guild's voice channel does too).
+    #[must_use]
+    pub fn text_channel_ids(&self, guild: impl Into<GuildId>) -> Vec<u64> {
+        self.shared
+            .world
+            .guild(guild.into())
+            .map(|g| g.text_channels.clone())
+            .unwrap_or_default()
+    }
+
     /// The guilds shard `[id, total]` owns by the shard formula.
     #[must_use]
     pub fn guilds_for_shard(&self, id: u32, total: u32) -> Vec<GuildId> {
@@ -187,6 +201,40 @@ impl Sim {
         let in_guild = data.get("guild_id").is_some_and(|g| !g.is_null());
         self.shared
             .dispatch_where(event, in_guild, &data, |s| s.shard.id == shard)
+    }
+
+    /// Inject an interaction: queue INTERACTION_CREATE (Discord's
+    /// interaction object, with a fresh id and token) on the sessions that
+    /// own its guild, and return what a client needs to answer it. The
+    /// callback and the webhook endpoints under `/api/v10` then accept it;
+    /// [`SimLog::interactions`] records how it was answered.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Unknown`] if the guild is not one of the sim's, the
+    /// channel not one of the guild's, or the user not one of its members.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shardbus_sim::{NewInteraction, Sim, SimConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), shardbus_sim::SimError> {
+    /// let sim = Sim::start(SimConfig::default()).await?;
+    /// let guild = sim.guild_ids()[0];
+    /// let injected = sim.inject_interaction(NewInteraction::command(guild, "ping"))?;
+    /// assert_eq!(injected.sessions, 0); // no client is connected
+    /// assert_eq!(sim.log().interaction(injected.id).map(|i| i.name.as_str()), Some("ping"));
+    /// sim.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn inject_interaction(
+        &self,
+        interaction: NewInteraction,
+    ) -> Result<InjectedInteraction, SimError> {
+        rest::inject(&self.shared, interaction)
     }
 
     /// Inject `fault` into the connections `target` selects; returns how many.

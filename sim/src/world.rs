@@ -133,6 +133,36 @@ impl World {
         let g = self.guilds.get(usize::try_from(index).ok()?)?;
         (g.id == id).then_some(g)
     }
+
+    /// The channel with this id and its guild, if it is one of the bot's
+    /// guilds' channels.
+    pub(crate) fn channel(&self, id: u64) -> Option<(&GuildFixture, ChannelRef)> {
+        // A guild's channels share its timestamp bits.
+        let g = self.guild(GuildId(
+            ((id >> 22) << 22) | (GuildId::nth(0).0 & 0x3f_ffff),
+        ))?;
+        if id == g.voice_channel {
+            return Some((g, ChannelRef::Voice));
+        }
+        let pos = g.text_channels.iter().position(|c| *c == id)?;
+        Some((g, ChannelRef::Text(pos)))
+    }
+}
+
+/// Which of its guild's channels a channel is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChannelRef {
+    /// The text channel at this position.
+    Text(usize),
+    /// The voice channel.
+    Voice,
+}
+
+impl GuildFixture {
+    /// The member with this user id.
+    pub(crate) fn member(&self, user: u64) -> Option<&UserFixture> {
+        self.members.iter().find(|u| u.id == user)
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +176,16 @@ mod tests {
         assert_eq!(world.guild(GuildId::nth(3)).unwrap().index, 3);
         assert!(world.guild(GuildId(42)).is_none());
         assert!(world.guild(GuildId::nth(10_000)).is_none());
+    }
+
+    #[test]
+    fn channel_lookup_by_id() {
+        let world = World::new(&SimConfig::default());
+        let g = &world.guilds[4];
+        let (found, at) = world.channel(g.text_channels[1]).unwrap();
+        assert_eq!((found.index, at), (4, ChannelRef::Text(1)));
+        assert_eq!(world.channel(g.voice_channel).unwrap().1, ChannelRef::Voice);
+        assert!(world.channel(g.id.0).is_none());
+        assert!(world.channel(42).is_none());
     }
 }
