@@ -68,6 +68,10 @@ pub(crate) struct Request {
     pub(crate) body: Option<(Bytes, String)>,
     /// Whether the route is exempt from the global limit (interactions).
     pub(crate) exempt: bool,
+    /// The limiter's name for routes known to share one bucket before
+    /// Discord has named it (own reactions, put and taken away), instead
+    /// of `route`.
+    pub(crate) family: Option<&'static str>,
 }
 
 impl Request {
@@ -85,7 +89,14 @@ impl Request {
             major: major.into(),
             body: None,
             exempt: false,
+            family: None,
         }
+    }
+
+    /// Limited as `family` (see [`Request::family`]).
+    pub(crate) fn family(mut self, family: &'static str) -> Self {
+        self.family = Some(family);
+        self
     }
 
     /// With `value` as a JSON body.
@@ -213,7 +224,7 @@ impl Client {
     async fn send(&self, request: Request) -> Result<Bytes, HttpError> {
         let route = request.route;
         let key = RouteKey {
-            route,
+            route: request.family.unwrap_or(route),
             major: request.major.clone(),
         };
         let mut turn = self.limiter.acquire(&key, request.exempt).await?;

@@ -451,7 +451,11 @@ impl Client {
             "/channels/{channel}/messages/{message}/reactions/{}/@me",
             segment(emoji)
         );
-        let request = Request::new(method, route, path, channel.to_string());
+        // Putting and taking away share one bucket, and one queue: a
+        // reaction added and then removed goes in that order.
+        let request = Request::new(method, route, path, channel.to_string()).family(
+            "own reactions /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+        );
         self.send_empty(request).await
     }
 }

@@ -59,6 +59,14 @@ const GLOBAL_MARGIN: Duration = Duration::from_millis(20);
 const UNKNOWN_RESET: Duration = Duration::from_secs(1);
 
 /// The limiter's settings.
+///
+/// ```
+/// use shardbus::http::LimitConfig;
+///
+/// // A bot whose global limit Discord raised, sharing its IP with others.
+/// let config = LimitConfig::default().global_limit(1200).invalid_budget(2000);
+/// assert_eq!(config.global_limit, 1200);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LimitConfig {
@@ -81,6 +89,22 @@ impl Default for LimitConfig {
             invalid_budget: DISCORD_INVALID_LIMIT / 10 * 9,
             invalid_window: INVALID_WINDOW,
         }
+    }
+}
+
+impl LimitConfig {
+    /// Requests per second over all routes but interactions.
+    #[must_use]
+    pub fn global_limit(mut self, per_second: u32) -> Self {
+        self.global_limit = per_second.max(1);
+        self
+    }
+
+    /// Invalid responses allowed per window before requests are refused.
+    #[must_use]
+    pub fn invalid_budget(mut self, budget: u32) -> Self {
+        self.invalid_budget = budget;
+        self
     }
 }
 
