@@ -1,14 +1,16 @@
 //! The main job: a bot on many shards, with a live status and an honest
 //! end-of-run check that no event was lost.
 //!
-//! The bot counts every message, answers `!ping` with a pong (a presence
-//! update, the gateway command a bot can send without the REST API), and
-//! reports gateway errors. Its shards are run by a [`Manager`].
+//! The bot counts every message, answers `!ping` with a reply message and
+//! the `/ping` slash command with an interaction response (both through the
+//! REST client, which keeps Discord's rate limits), ignores its own
+//! messages, and reports gateway errors. Its shards are run by a
+//! [`Manager`].
 //!
 //! With `DISCORD_TOKEN` set it connects to Discord, with the shard count
 //! Discord recommends unless `--shards` is given. Without it, it starts the
 //! gateway simulator in-process: `--shards` shards, `--guilds` guilds,
-//! `--rate` messages per second, a `!ping` every second, and every few
+//! `--rate` messages per second, a `!ping` and a `/ping` every second, and every few
 //! seconds a fault injected into one shard's connection (op 7, a dropped
 //! socket, op 9 resumable, and now and then op 9 not resumable, which
 //! forces a new session).
@@ -43,14 +45,15 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use clap::builder::BoolishValueParser;
-use shardbus::gateway::{
-    DispatchHook, DispatchMeta, GatewayConfig, GatewayError, Intents, Stage, UpdatePresence,
-};
-use shardbus::model::{MessageCreate, Ready};
+use shardbus::gateway::{DispatchHook, DispatchMeta, GatewayConfig, GatewayError, Intents, Stage};
+use shardbus::http::commands::{CommandContext, Commands};
+use shardbus::http::{Http, InteractionMessage};
+use shardbus::model::{ApplicationCommand, ApplicationId, MessageCreate, Ready};
 use shardbus::shard::{Manager, ShardInfo};
 use shardbus::{BoxError, HandlerError, Session, State, TypeMux, handler};
 use shardbus_sim::{
-    Closer, Fault, FaultTarget, ResumeOutcome, SessionState, Sim, SimConfig, SimLog, SimStats,
+    Closer, Fault, FaultTarget, NewInteraction, ResumeOutcome, SessionState, Sim, SimConfig,
+    SimLog, SimStats,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -132,12 +135,14 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// The bot's state, shared by its handlers.
 #[derive(Clone)]
 struct Bot {
-    /// The shards, for gateway commands.
-    manager: Manager,
+    /// The REST client, for the summary's count of 429s.
+    http: shardbus::http::Client,
     /// Messages seen.
     messages: Arc<AtomicU64>,
-    /// Pings answered.
+    /// `!ping`s answered with a reply.
     pongs: Arc<AtomicU64>,
+    /// `/ping`s answered.
+    slash_pongs: Arc<AtomicU64>,
     /// What the gateway delivered, to check against the server.
     ledger: Arc<Ledger>,
 }
@@ -149,23 +154,37 @@ async fn count(msg: Arc<MessageCreate>, State(bot): State<Bot>) {
     bot.ledger.handled(msg.meta.shard.0, msg.id.get());
 }
 
-/// Answers `!ping` with a pong, as a presence update on the shard the ping
-/// came from.
+/// Answers `!ping` with a reply, through the REST client (the `Http`
+/// extractor); the bot's own messages (its replies come back as
+/// MESSAGE_CREATE too) are not answered.
 #[handler(name = "bot::ping")]
-async fn ping(msg: Arc<MessageCreate>, State(bot): State<Bot>) -> Result<(), BoxError> {
-    if msg.content.trim() != "!ping" {
+async fn ping(msg: Arc<MessageCreate>, http: Http, State(bot): State<Bot>) -> Result<(), BoxError> {
+    if msg.author.bot || msg.content.trim() != "!ping" {
         return Ok(());
     }
     let n = bot.pongs.fetch_add(1, Ordering::Relaxed) + 1;
-    if let Some(shard) = bot.manager.shard(msg.meta.shard.0) {
-        let presence = UpdatePresence {
-            status: "online".to_owned(),
-            activities: vec![serde_json::json!({"name": format!("pong #{n}"), "type": 0})],
-            ..UpdatePresence::default()
-        };
-        shard.update_presence(&presence).await?;
-    }
+    http.create_message(msg.channel_id)
+        .content(format!("pong #{n}"))
+        .reply_to(&msg)
+        .await?;
     Ok(())
+}
+
+/// The bot's slash commands: `/ping`.
+fn commands(bot: &Bot) -> Commands {
+    let bot = bot.clone();
+    Commands::new().command(
+        ApplicationCommand::slash("ping", "Checks that the bot answers"),
+        move |ctx: CommandContext| {
+            let bot = bot.clone();
+            async move {
+                let n = bot.slash_pongs.fetch_add(1, Ordering::Relaxed) + 1;
+                ctx.reply(InteractionMessage::text(format!("pong #{n}")))
+                    .await?;
+                Ok::<_, BoxError>(())
+            }
+        },
+    )
 }
 
 #[tokio::main]
@@ -216,15 +235,26 @@ async fn run(args: Args) -> Result<ExitCode, BoxError> {
     };
 
     let (notes, notes_rx) = mpsc::unbounded_channel();
+    let http: shardbus::http::Client = bus
+        .state()
+        .ok_or("the manager registers its HTTP client on the bus")?;
     let bot = Bot {
-        manager: manager.clone(),
+        http: http.clone(),
         messages: Arc::default(),
         pongs: Arc::default(),
+        slash_pongs: Arc::default(),
         ledger: ledger.clone(),
     };
     let bus = bus.with_state(bot.clone());
     let _count = bus.add_handler(count);
     let _ping = bus.add_handler(ping);
+    // `/ping`: registered with one bulk overwrite, routed by name.
+    let slash = commands(&bot);
+    let me = http.current_user().await?;
+    slash
+        .register(&http, ApplicationId(me.id.get()), None)
+        .await?;
+    let _slash = slash.attach(&bus, http.clone());
     let errors = Arc::new(ErrorCount::default());
     let _handler_errors = bus.add_handler({
         let notes = notes.clone();
@@ -382,7 +412,15 @@ fn summary(
             "  messages counted = {}",
             bot.messages.load(Ordering::Relaxed)
         ),
-        format!("  pings answered = {}", bot.pongs.load(Ordering::Relaxed)),
+        format!(
+            "  replies sent = {} (!ping), {} (/ping)",
+            bot.pongs.load(Ordering::Relaxed),
+            bot.slash_pongs.load(Ordering::Relaxed)
+        ),
+        format!(
+            "  429s received = {} (0 expected)",
+            bot.http.responses_429()
+        ),
         format!("  resumes = {}", totals.resumes),
         format!("  re-identifies = {}", totals.reidentifies),
         format!("  reconnects = {}", totals.reconnects),
@@ -488,7 +526,7 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Someone says `!ping` every second, each time in another guild, so every
-/// shard gets some.
+/// shard gets some; and someone uses `/ping` in the next one.
 async fn pinger(sim: Sim, mut stop: watch::Receiver<bool>) {
     let guilds = sim.guild_ids();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -498,15 +536,20 @@ async fn pinger(sim: Sim, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
         }
         let n = usize::try_from(i.wrapping_mul(7919)).unwrap_or(0);
-        let Some(&guild) = guilds.get(n % guilds.len().max(1)) else {
+        let pick = |k: usize| guilds.get(k % guilds.len().max(1)).copied();
+        let (Some(guild), Some(other)) = (pick(n), pick(n + 1)) else {
             return;
+        };
+        // A channel the sim knows, so the reply can be posted there.
+        let Some(&channel) = sim.text_channel_ids(guild).first() else {
+            continue;
         };
         sim.dispatch(
             guild,
             "MESSAGE_CREATE",
             serde_json::json!({
                 "id": (9_000_000 + i).to_string(),
-                "channel_id": "1",
+                "channel_id": channel.to_string(),
                 "guild_id": guild.to_string(),
                 "content": "!ping",
                 "author": {"id": "42", "username": "ada", "discriminator": "0", "avatar": null},
@@ -516,6 +559,7 @@ async fn pinger(sim: Sim, mut stop: watch::Receiver<bool>) {
                 "pinned": false, "type": 0
             }),
         );
+        let _ = sim.inject_interaction(NewInteraction::command(other, "ping"));
     }
 }
 
@@ -829,7 +873,7 @@ impl Status {
             "status at {:.1} s: {} messages, {} pings answered, {} faults injected",
             self.started.elapsed().as_secs_f64(),
             self.bot.messages.load(Ordering::Relaxed),
-            self.bot.pongs.load(Ordering::Relaxed),
+            self.bot.pongs.load(Ordering::Relaxed) + self.bot.slash_pongs.load(Ordering::Relaxed),
             self.faults.load(Ordering::Relaxed),
         )];
         for (id, info) in infos {

@@ -184,6 +184,10 @@ fn bot_on_the_simulator_with_faults_loses_nothing() {
     assert_eq!(summary_number(&run.stdout, "lost"), 0, "{context}");
     assert_eq!(summary_number(&run.stdout, "duplicated"), 0, "{context}");
     assert!(run.stdout.contains("\n  lost = 0\n"), "{context}");
+    // `!ping`s were answered with real replies through the REST client,
+    // which never collected a 429.
+    assert!(summary_number(&run.stdout, "replies sent") > 0, "{context}");
+    assert_eq!(summary_number(&run.stdout, "429s received"), 0, "{context}");
 }
 
 #[test]

@@ -229,6 +229,7 @@ async fn a_burst_of_1000_over_10_channels_keeps_every_limit_and_each_channels_or
         );
     }
     assert_eq!(unpredicted_429s(&sim), 0, "a limit was overrun");
+    assert_eq!(http.responses_429(), 0);
     for channel in &chans {
         let ids: Vec<(usize, MessageId)> = results
             .iter()
@@ -300,6 +301,11 @@ async fn shared_and_global_429s_are_waited_out_and_shared_ones_are_not_invalid()
         .filter(|r| r.scope.is_some_and(|s| s.as_str() == "shared"))
         .count();
     assert!(shared > 0, "the two clients never collided");
+    assert_eq!(
+        one.responses_429() + two.responses_429(),
+        shared as u64,
+        "each 429 counted by the client that got it"
+    );
     assert_eq!(one.invalid_requests() + two.invalid_requests(), 0);
     sim.shutdown().await;
 

@@ -181,6 +181,13 @@ impl Client {
         self.limiter.config()
     }
 
+    /// The 429 responses this client (and its clones) received: each one
+    /// Discord's limits, or another process sharing the token, took it by
+    /// surprise.
+    pub fn responses_429(&self) -> u64 {
+        self.limiter.limited_count()
+    }
+
     /// Invalid responses (401, 403, non-shared 429) counted in the current
     /// window.
     pub fn invalid_requests(&self) -> u32 {

@@ -308,6 +308,8 @@ pub(crate) struct Limiter {
     global: Mutex<Global>,
     /// The invalid-request count.
     invalid: Mutex<Invalid>,
+    /// Every 429 received.
+    limited: std::sync::atomic::AtomicU64,
 }
 
 /// A request's turn: held until its response has been taken in.
@@ -450,6 +452,11 @@ impl Limiter {
         Ok(())
     }
 
+    /// The 429 responses received so far.
+    pub(crate) fn limited_count(&self) -> u64 {
+        self.limited.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Invalid responses counted in the current window.
     pub(crate) fn invalid_count(&self) -> u32 {
         let invalid = lock(&self.invalid);
@@ -484,6 +491,8 @@ impl Limiter {
         if status != 429 {
             return Verdict::Done;
         }
+        self.limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (body_retry, body_global) = body_429.unwrap_or((0.0, false));
         let retry = Duration::from_secs_f64(
             body_retry
