@@ -47,6 +47,9 @@ pub struct Client {
     pool: Pool<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// The bot token.
     token: Token,
+    /// `Bot <token>`, built once and marked sensitive (hyper never logs
+    /// it); `None` if the token cannot be a header value.
+    authorization: Option<http::HeaderValue>,
     /// The API base, without a trailing slash.
     api_base: String,
     /// The rate limiter, shared by every clone.
@@ -147,9 +150,17 @@ impl Client {
             .https_or_http()
             .enable_http1()
             .build();
+        let token = Token::new(token);
+        let authorization = http::HeaderValue::from_str(&format!("Bot {}", token.expose()))
+            .ok()
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            });
         Ok(Self {
             pool: Pool::builder(TokioExecutor::new()).build(connector),
-            token: Token::new(token),
+            token,
+            authorization,
             api_base: DISCORD_API.to_owned(),
             limiter: Arc::new(Limiter::new(LimitConfig::default())),
         })
@@ -267,13 +278,15 @@ impl Client {
             route,
             source: Box::new(e),
         })?;
+        // The token is not in the error: only that the header is invalid.
+        let authorization = self
+            .authorization
+            .clone()
+            .ok_or_else(|| build("the token is not a valid header value".into()))?;
         let mut builder = http::Request::builder()
             .method(request.method.clone())
             .uri(uri)
-            .header(
-                http::header::AUTHORIZATION,
-                format!("Bot {}", self.token.expose()),
-            )
+            .header(http::header::AUTHORIZATION, authorization)
             .header(http::header::USER_AGENT, user_agent());
         let body = match &request.body {
             Some((body, content_type)) => {
@@ -305,11 +318,12 @@ impl Client {
 }
 
 /// The user agent in Discord's documented form.
-fn user_agent() -> String {
-    format!(
-        "DiscordBot (https://github.com/shardbus/shardbus, {})",
-        env!("CARGO_PKG_VERSION")
-    )
+fn user_agent() -> http::HeaderValue {
+    http::HeaderValue::from_static(concat!(
+        "DiscordBot (https://github.com/shardbus/shardbus, ",
+        env!("CARGO_PKG_VERSION"),
+        ")"
+    ))
 }
 
 /// The error for a non-success status, from Discord's JSON error body.
