@@ -463,6 +463,63 @@ fn interaction_create() {
     assert_eq!(i.channel.as_ref().unwrap().kind, ChannelType::GuildText);
 }
 
+/// An interaction of `kind` with `data`.
+fn interaction(kind: u8, data: serde_json::Value) -> Interaction {
+    serde_json::from_value(serde_json::json!({
+        "id": "1", "application_id": "2", "type": kind, "token": "t", "version": 1, "data": data
+    }))
+    .unwrap()
+}
+
+#[test]
+fn interaction_data_is_typed_by_kind() {
+    let command = decode::<InteractionCreate>(INTERACTION);
+    let data = command.command_data().unwrap();
+    assert_eq!(data.name, "cardsearch");
+    assert_eq!(data.kind, CommandType::ChatInput);
+
+    // Autocomplete: the option being typed, inside a sub-command.
+    let auto = interaction(
+        4,
+        serde_json::json!({"id": "3", "name": "card", "type": 1, "options": [
+            {"name": "find", "type": 1, "options": [
+                {"name": "set", "type": 3, "value": "alpha"},
+                {"name": "name", "type": 3, "value": "bla", "focused": true}
+            ]}
+        ]}),
+    );
+    let data = auto.command_data().unwrap();
+    assert_eq!(data.focused().map(|o| o.name.as_str()), Some("name"));
+    assert_eq!(data.option("set").and_then(|v| v.as_str()), Some("alpha"));
+
+    // A user command's target.
+    let user = interaction(
+        2,
+        serde_json::json!({"id": "3", "name": "High five", "type": 2, "target_id": "80351110224678912"}),
+    );
+    let data = user.command_data().unwrap();
+    assert_eq!(data.target_user(), Some(UserId(80351110224678912)));
+    assert_eq!(data.target_message(), None);
+
+    // A select menu and a modal.
+    let select = interaction(
+        3,
+        serde_json::json!({"custom_id": "class", "component_type": 3, "values": ["mage"]}),
+    );
+    let data = select.component_data().unwrap();
+    assert_eq!(
+        (data.custom_id.as_str(), data.values.as_slice()),
+        ("class", &["mage".to_owned()][..])
+    );
+    assert!(select.command_data().is_none());
+    let modal = interaction(
+        5,
+        serde_json::json!({"custom_id": "feedback", "components": [{"type": 1, "components": []}]}),
+    );
+    assert_eq!(modal.modal_data().unwrap().components.len(), 1);
+    assert!(modal.component_data().is_none());
+}
+
 #[test]
 fn interaction_and_voice_server_tokens_are_redacted_in_debug() {
     let i: InteractionCreate = decode(INTERACTION);

@@ -281,6 +281,11 @@ impl CommandContext {
         &self.inner.http
     }
 
+    /// The command's data, typed (options, resolved objects, target).
+    pub fn data(&self) -> Option<crate::model::CommandData> {
+        self.inner.interaction.command_data()
+    }
+
     /// The command's name.
     pub fn name(&self) -> Option<&str> {
         self.inner.interaction.command_name()

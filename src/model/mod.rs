@@ -112,7 +112,10 @@ pub use id::{
     InteractionId, MessageId, RoleId, Seq, SessionId, ShardId, StickerId, TagId, UserId, WebhookId,
 };
 pub use image::ImageHash;
-pub use interaction::{Interaction, InteractionContextType, InteractionType};
+pub use interaction::{
+    CommandData, CommandDataOption, ComponentData, Interaction, InteractionContextType,
+    InteractionType, ModalSubmitData,
+};
 pub use member::Member;
 pub use message::{
     ChannelMention, Mention, Message, MessageFlags, MessageReference, MessageReferenceType,
