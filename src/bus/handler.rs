@@ -105,7 +105,8 @@ pub trait Handler<E, Args = ()>: Send + Sync + 'static {
     message = "`{Self}` is not a handler extractor",
     label = "not an extractor",
     note = "after the event, a handler takes extractors: `State<T>` (registered with \
-            `TypeMux::with_state`) or `TypeMux`, at most four"
+            `TypeMux::with_state`), `Http` (the REST client, registered the same way) or \
+            `TypeMux`, at most four"
 )]
 pub trait FromContext: Clone + Send + Sync + 'static {
     /// Resolves the argument from `bus`.
