@@ -587,24 +587,30 @@ fn callback_locked(
     ))
 }
 
-/// The interaction a webhook path names: application id and token checked,
-/// expired tokens dropped.
+/// The interaction a webhook path names, with (a copy of) its state:
+/// application id and token checked, expired tokens dropped.
 fn resolve(
     shared: &Shared,
     store: &mut Store,
     application: &str,
     token: &str,
-) -> Result<u64, RestError> {
+) -> Result<(u64, InteractionState), RestError> {
     let app = snowflake("webhook_id", application)?;
     if app != shared.world.bot.id {
         return Err(RestError::Unknown(Unknown::Webhook));
     }
     store.expire_interactions(shared.elapsed(), shared.config.interaction_token_lifetime);
-    store
+    let id = store
         .tokens
         .get(token)
         .copied()
-        .ok_or(RestError::InvalidWebhookToken)
+        .ok_or(RestError::InvalidWebhookToken)?;
+    let state = store
+        .interactions
+        .get(&id)
+        .cloned()
+        .ok_or(RestError::InvalidWebhookToken)?;
+    Ok((id, state))
 }
 
 /// `POST /webhooks/{application_id}/{token}`: a follow-up message.
@@ -616,12 +622,7 @@ pub(crate) fn followup(
     let shared = req.shared;
     let body = req.body();
     let mut store = shared.rest.store();
-    let id = resolve(shared, &mut store, application, token)?;
-    let st = store
-        .interactions
-        .get(&id)
-        .cloned()
-        .ok_or(RestError::InvalidWebhookToken)?;
+    let (id, st) = resolve(shared, &mut store, application, token)?;
     if st.acked.is_none() {
         return Err(RestError::Unknown(Unknown::Webhook));
     }
@@ -672,12 +673,7 @@ pub(crate) fn webhook_message(
     let shared = req.shared;
     let body = req.body();
     let mut store = shared.rest.store();
-    let id = resolve(shared, &mut store, application, token)?;
-    let st = store
-        .interactions
-        .get(&id)
-        .cloned()
-        .ok_or(RestError::InvalidWebhookToken)?;
+    let (id, st) = resolve(shared, &mut store, application, token)?;
     let target = match message {
         WebhookMessage::Original => {
             if st.acked.is_none() {
