@@ -10,7 +10,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::client::{Client, Request};
+use super::client::{Client, Request, segment};
 use super::error::HttpError;
 use super::message::{AllowedMentions, FileUpload, MessageBody};
 use crate::model::{
@@ -183,7 +183,7 @@ impl Client {
         let request = Request::new(
             http::Method::POST,
             ROUTE,
-            format!("/interactions/{id}/{}/callback", token.expose()),
+            format!("/interactions/{id}/{}/callback", segment(token.expose())),
             format!("{id}"),
         )
         .exempt()
@@ -208,7 +208,7 @@ impl Client {
             "PATCH /webhooks/{application_id}/{token}/messages/@original",
             format!(
                 "/webhooks/{application}/{}/messages/@original",
-                token.expose()
+                segment(token.expose())
             ),
             webhook_major(application, token),
         )
@@ -232,7 +232,7 @@ impl Client {
         let request = Request::new(
             http::Method::POST,
             "POST /webhooks/{application_id}/{token}",
-            format!("/webhooks/{application}/{}", token.expose()),
+            format!("/webhooks/{application}/{}", segment(token.expose())),
             webhook_major(application, token),
         )
         .exempt();
