@@ -43,7 +43,8 @@ const MAX_BODY: usize = 8 << 20;
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    /// The connection pool (HTTP/1.1 keep-alive, rustls).
+    /// The connection pool (rustls; HTTP/2 where the server offers it
+    /// through ALPN, else HTTP/1.1 keep-alive).
     pool: Pool<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// The bot token.
     token: Token,
@@ -145,11 +146,6 @@ impl Client {
     /// [`HttpError::Tls`] if the TLS configuration cannot be built.
     pub fn new(token: impl Into<String>) -> Result<Self, HttpError> {
         let tls = crate::tls::client_config().map_err(HttpError::Tls)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .build();
         let token = Token::new(token);
         let authorization = http::HeaderValue::from_str(&format!("Bot {}", token.expose()))
             .ok()
@@ -158,7 +154,7 @@ impl Client {
                 value
             });
         Ok(Self {
-            pool: Pool::builder(TokioExecutor::new()).build(connector),
+            pool: pool((*tls).clone()),
             token,
             authorization,
             api_base: DISCORD_API.to_owned(),
@@ -171,6 +167,16 @@ impl Client {
     #[must_use]
     pub fn api_base(mut self, base: impl Into<String>) -> Self {
         self.api_base = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The same client with another TLS configuration (for example one
+    /// that trusts a proxy's or a test server's certificate), and a fresh
+    /// connection pool. Its ALPN protocols are replaced by `h2` and
+    /// `http/1.1`.
+    #[must_use]
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.pool = pool(config);
         self
     }
 
@@ -315,6 +321,21 @@ impl Client {
         tracing::trace!(route, status, "response");
         Ok((status, headers, body))
     }
+}
+
+/// A connection pool over `tls`: `https` offers HTTP/2 and HTTP/1.1
+/// through ALPN and uses what the server picks (one multiplexed HTTP/2
+/// connection, or HTTP/1.1 keep-alive connections); plain `http` (a
+/// simulator) speaks HTTP/1.1.
+fn pool(
+    tls: rustls::ClientConfig,
+) -> Pool<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .build();
+    Pool::builder(TokioExecutor::new()).build(connector)
 }
 
 /// The user agent in Discord's documented form.

@@ -1,8 +1,9 @@
 //! Discord's REST API: a client that keeps the rate limits exactly, typed
 //! endpoints for what bots use most, and interactions.
 //!
-//! - [`Client`]: one pooled HTTP/1.1 keep-alive client with rustls (ring,
-//!   webpki roots), one token, an API base that can point at a simulator,
+//! - [`Client`]: one connection pool with rustls (ring, webpki roots):
+//!   HTTP/2 where the server offers it through ALPN, else HTTP/1.1
+//!   keep-alive; one token, an API base that can point at a simulator,
 //!   and a user agent in Discord's documented form.
 //! - [`ratelimit`]: buckets discovered from `X-RateLimit-Bucket` and keyed
 //!   by route and major parameter, the global limit, 429s by scope and the
