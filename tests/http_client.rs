@@ -535,6 +535,122 @@ async fn interactions_are_answered_in_time_deferred_and_auto_deferred() {
 }
 
 #[tokio::test]
+async fn components_modals_and_autocomplete_reach_their_handlers() {
+    use serde_json::{Value, json};
+    use shardbus_sim::InteractionType;
+    async fn vote(ctx: CommandContext) -> Result<(), BoxError> {
+        let choice = ctx.custom_id_arg().unwrap_or("none").to_owned();
+        ctx.update(InteractionMessage::text(format!("voted {choice}")))
+            .await?;
+        Ok(())
+    }
+    async fn pick(ctx: CommandContext) -> Result<(), BoxError> {
+        // Deferred for it: the update edits the component's message.
+        let values = ctx.values().join(",");
+        ctx.update(InteractionMessage::text(format!("picked {values}")))
+            .await?;
+        Ok(())
+    }
+    async fn broken(_: CommandContext) -> Result<(), BoxError> {
+        Err("no such thing".into())
+    }
+    async fn feedback(ctx: CommandContext) -> Result<(), BoxError> {
+        let reason = ctx.field("reason").unwrap_or("nothing").to_owned();
+        ctx.reply(InteractionMessage::text(format!("thanks: {reason}")))
+            .await?;
+        Ok(())
+    }
+    async fn complete(ctx: CommandContext) -> Result<(), BoxError> {
+        let (name, typed) = ctx.focused().ok_or("nothing focused")?;
+        let typed = typed.as_str().unwrap_or_default();
+        let choices = (1..=30)
+            .map(|i| (format!("{name} {typed}{i}"), json!(format!("{typed}{i}"))))
+            .collect();
+        ctx.suggest(choices).await?;
+        Ok(())
+    }
+    let sim = rest_sim(RestLimits::default(), 50).await;
+    let http = client(&sim, LimitConfig::default());
+    let manager = manager(&sim, http.clone()).await;
+    let commands = Commands::new()
+        .component("vote", false, vote)
+        .component("pick", true, pick)
+        .component("broken", false, broken)
+        .modal("feedback", false, feedback)
+        .autocomplete("echo", complete);
+    let _routing = commands.attach(manager.bus(), http.clone());
+
+    let guild = sim.guild_ids()[0];
+    let new = |kind, name: &str, options: Vec<Value>| NewInteraction {
+        kind,
+        options,
+        ..NewInteraction::command(guild, name)
+    };
+    let component = InteractionType::MessageComponent;
+    let inject = |n| sim.inject_interaction(n).unwrap().id;
+    // Injected first, so it is routed (nowhere) before the others.
+    let unrouted = inject(new(component, "nobody:1", vec![]));
+    let ids = [
+        inject(new(component, "vote:42", vec![])),
+        inject(new(component, "pick", vec![json!("a"), json!("b")])),
+        inject(new(component, "broken", vec![])),
+        inject(new(
+            InteractionType::ModalSubmit,
+            "feedback:7",
+            vec![json!({"type": 1, "components": [
+                {"type": 4, "custom_id": "reason", "value": "fast"}
+            ]})],
+        )),
+        inject(new(
+            InteractionType::ApplicationCommandAutocomplete,
+            "echo",
+            vec![json!({"name": "text", "type": 3, "value": "he", "focused": true})],
+        )),
+    ];
+    let done = |id: u64, edits: u32| {
+        sim.log()
+            .interaction(id)
+            .is_some_and(|i| i.answered_at.is_some() && i.edits >= edits)
+    };
+    timeout(LIMIT, async {
+        while !ids
+            .iter()
+            .enumerate()
+            .all(|(n, id)| done(*id, u32::from(n == 1)))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("every routed interaction answered");
+    let log = sim.log();
+    let record = |id| log.interaction(id).unwrap();
+    // A button: the message it is on updated (type 7), its argument read.
+    assert_eq!(record(ids[0]).callback_type, Some(7));
+    assert_eq!(record(ids[0]).data["content"], "voted 42");
+    // A deferred select: acknowledged (type 6), then its message edited.
+    assert_eq!(record(ids[1]).callback_type, Some(6));
+    assert_eq!(record(ids[1]).edits, 1);
+    // A failing handler: an ephemeral apology.
+    assert_eq!(record(ids[2]).callback_type, Some(4));
+    assert_eq!(record(ids[2]).data["flags"], 64);
+    // A modal: its field read, a reply.
+    assert_eq!(record(ids[3]).callback_type, Some(4));
+    assert_eq!(record(ids[3]).data["content"], "thanks: fast");
+    // Autocomplete: 25 choices at most, for the focused option.
+    assert_eq!(record(ids[4]).callback_type, Some(8));
+    let choices = record(ids[4]).data["choices"].as_array().unwrap().clone();
+    assert_eq!(choices.len(), 25);
+    assert_eq!(choices[0], json!({"name": "text he1", "value": "he1"}));
+    for id in ids {
+        assert!(record(id).within_3s, "interaction {id} answered late");
+    }
+    assert_eq!(record(unrouted).answered_at, None);
+    manager.close().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_token_is_in_no_log_debug_or_error() {
     let sim = rest_sim(
         RestLimits {

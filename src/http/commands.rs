@@ -2,6 +2,16 @@
 //! register them with one bulk overwrite at startup, and route each
 //! `INTERACTION_CREATE` to its handler by name, with typed option access.
 //!
+//! Every kind of interaction is routed:
+//! - application commands by the command's name ([`Commands::command`]);
+//! - autocomplete by the command's name ([`Commands::autocomplete`]),
+//!   answered with [`CommandContext::suggest`];
+//! - components (buttons, selects) and modal submits by `custom_id`
+//!   ([`Commands::component`], [`Commands::modal`]): a `custom_id` of
+//!   `vote:42` goes to the handler of `vote`, which reads `42` with
+//!   [`CommandContext::custom_id_arg`], so one handler serves every
+//!   button of its kind.
+//!
 //! **The 3-second rule.** Discord drops an interaction that is not
 //! answered within 3 seconds. A handler declared
 //! [`deferred`](Commands::deferred) is deferred before it runs; any other
@@ -63,11 +73,25 @@ struct Entry {
     deferred: bool,
 }
 
+/// A component or modal handler.
+struct Route {
+    /// What runs it.
+    handler: Arc<CommandFn>,
+    /// Whether it is deferred before it runs.
+    deferred: bool,
+}
+
 /// Declared commands and their handlers; see the module docs.
 #[derive(Default)]
 pub struct Commands {
     /// By name.
     entries: HashMap<String, Entry>,
+    /// Autocomplete handlers, by command name.
+    autocompletes: HashMap<String, Arc<CommandFn>>,
+    /// Component handlers, by `custom_id` (before any `:`).
+    components: HashMap<String, Route>,
+    /// Modal submit handlers, by `custom_id` (before any `:`).
+    modals: HashMap<String, Route>,
     /// Declaration order, for registration.
     order: Vec<String>,
     /// When to defer for a handler that has not answered.
@@ -78,6 +102,9 @@ impl fmt::Debug for Commands {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Commands")
             .field("commands", &self.order)
+            .field("autocompletes", &self.autocompletes.keys())
+            .field("components", &self.components.keys())
+            .field("modals", &self.modals.keys())
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +139,49 @@ impl Commands {
         self.add(definition, handler, true)
     }
 
+    /// Answers autocomplete for command `name`'s options with `handler`,
+    /// which reads [`CommandContext::focused`] and answers with
+    /// [`CommandContext::suggest`]. Autocomplete cannot be deferred.
+    #[must_use]
+    pub fn autocomplete<F, Fut>(mut self, name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(CommandContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.autocompletes.insert(name.into(), boxed(handler));
+        self
+    }
+
+    /// Routes components whose `custom_id` is `id`, or starts with `id:`,
+    /// to `handler`; with `deferred`, the interaction is acknowledged
+    /// first (type 6: the component's message is edited later with
+    /// [`CommandContext::update`]).
+    #[must_use]
+    pub fn component<F, Fut>(mut self, id: impl Into<String>, deferred: bool, handler: F) -> Self
+    where
+        F: Fn(CommandContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let handler = boxed(handler);
+        self.components
+            .insert(id.into(), Route { handler, deferred });
+        self
+    }
+
+    /// Routes modal submits whose `custom_id` is `id`, or starts with
+    /// `id:`, to `handler`, which reads the fields with
+    /// [`CommandContext::field`]; with `deferred`, it is deferred first.
+    #[must_use]
+    pub fn modal<F, Fut>(mut self, id: impl Into<String>, deferred: bool, handler: F) -> Self
+    where
+        F: Fn(CommandContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let handler = boxed(handler);
+        self.modals.insert(id.into(), Route { handler, deferred });
+        self
+    }
+
     /// When to defer for a handler that has not answered (`None`: never).
     #[must_use]
     pub fn auto_defer(mut self, after: Option<Duration>) -> Self {
@@ -125,7 +195,7 @@ impl Commands {
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let name = definition.name.clone();
-        let handler: Arc<CommandFn> = Arc::new(move |ctx| Box::pin(handler(ctx)));
+        let handler = boxed(handler);
         if self
             .entries
             .insert(
@@ -175,7 +245,7 @@ impl Commands {
         }
     }
 
-    /// Routes every command interaction posted on `bus` to its handler,
+    /// Routes every interaction posted on `bus` to its handler,
     /// each in a task of its own; returns the subscription (dropping it
     /// stops the routing). A handler's error is logged and, if the
     /// interaction was not answered, answered with an ephemeral message
@@ -190,13 +260,40 @@ impl Commands {
         })
     }
 
-    /// Starts the handler of `event`'s command, if it is one of ours.
-    fn dispatch(&self, event: Arc<InteractionCreate>, http: Client) {
-        if event.kind != InteractionType::ApplicationCommand {
-            return;
+    /// The handler of `event`, whether to defer before it runs, and when
+    /// to defer for it.
+    fn route(
+        &self,
+        event: &InteractionCreate,
+    ) -> Option<(&Arc<CommandFn>, bool, Option<Duration>)> {
+        let by_id = |routes| by_custom_id(routes, event);
+        match event.kind {
+            InteractionType::ApplicationCommand => {
+                let entry = self.entries.get(event.command_name()?)?;
+                Some((&entry.handler, entry.deferred, self.auto_defer))
+            }
+            InteractionType::ApplicationCommandAutocomplete => {
+                let handler = self.autocompletes.get(event.command_name()?)?;
+                Some((handler, false, None))
+            }
+            InteractionType::MessageComponent => by_id(&self.components)
+                .map(|route| (&route.handler, route.deferred, self.auto_defer)),
+            InteractionType::ModalSubmit => {
+                by_id(&self.modals).map(|route| (&route.handler, route.deferred, self.auto_defer))
+            }
+            _ => None,
         }
-        let Some(entry) = event.command_name().and_then(|name| self.entries.get(name)) else {
-            tracing::debug!(command = ?event.command_name(), "interaction for no declared command");
+    }
+
+    /// Starts the handler of `event`, if it has one.
+    fn dispatch(&self, event: Arc<InteractionCreate>, http: Client) {
+        let Some((handler, deferred, auto)) = self.route(&event) else {
+            tracing::debug!(
+                kind = ?event.kind,
+                command = ?event.command_name(),
+                custom_id = ?custom_id(&event),
+                "interaction with no handler"
+            );
             return;
         };
         let ctx = CommandContext {
@@ -206,8 +303,7 @@ impl Commands {
                 state: tokio::sync::Mutex::new(Answer::None),
             }),
         };
-        let handler = Arc::clone(&entry.handler);
-        let (deferred, auto) = (entry.deferred, self.auto_defer);
+        let handler = Arc::clone(handler);
         tokio::spawn(async move {
             if deferred && let Err(e) = ctx.defer().await {
                 tracing::warn!(error = %e, "could not defer the interaction");
@@ -229,13 +325,55 @@ impl Commands {
                 None => run.await,
             };
             if let Err(error) = result {
-                tracing::warn!(command = ?ctx.name(), %error, "command handler failed");
-                let failed = InteractionMessage::text("Something went wrong.").ephemeral();
-                if !ctx.answered().await {
-                    let _ = ctx.reply(failed).await;
+                let i = ctx.interaction();
+                tracing::warn!(
+                    kind = ?i.kind,
+                    command = ?i.command_name(),
+                    custom_id = ?custom_id(i),
+                    %error,
+                    "interaction handler failed"
+                );
+                if ctx.answered().await {
+                    return;
                 }
+                let _ = if i.kind == InteractionType::ApplicationCommandAutocomplete {
+                    ctx.suggest(Vec::new()).await
+                } else {
+                    let failed = InteractionMessage::text("Something went wrong.").ephemeral();
+                    ctx.reply(failed).await
+                };
             }
         });
+    }
+}
+
+/// `handler`, boxed.
+fn boxed<F, Fut>(handler: F) -> Arc<CommandFn>
+where
+    F: Fn(CommandContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    Arc::new(move |ctx| Box::pin(handler(ctx)))
+}
+
+/// The route of `event`'s `custom_id` in `routes`: its own, else that of
+/// what precedes its first `:`.
+fn by_custom_id<'a>(
+    routes: &'a HashMap<String, Route>,
+    event: &InteractionCreate,
+) -> Option<&'a Route> {
+    let id = custom_id(event)?;
+    let key = id.split_once(':').map_or(id, |(key, _)| key);
+    routes.get(id).or_else(|| routes.get(key))
+}
+
+/// A component's or modal's `custom_id`.
+fn custom_id(event: &InteractionCreate) -> Option<&str> {
+    match event.kind {
+        InteractionType::MessageComponent | InteractionType::ModalSubmit => {
+            event.data.as_ref()?.get("custom_id")?.as_str()
+        }
+        _ => None,
     }
 }
 
@@ -244,10 +382,15 @@ impl Commands {
 enum Answer {
     /// Not yet.
     None,
-    /// Deferred: the reply edits the original response.
+    /// Deferred with "thinking…": the reply edits the original response.
     Deferred,
-    /// Replied.
+    /// A component acknowledged (type 6): its message is edited later,
+    /// and a reply is a follow-up.
+    DeferredUpdate,
+    /// Replied (or suggested, or a modal shown).
     Replied,
+    /// The component's message updated (type 7).
+    Updated,
 }
 
 /// What a handler's context holds.
@@ -262,8 +405,8 @@ struct Inner {
     state: tokio::sync::Mutex<Answer>,
 }
 
-/// A command handler's view of its interaction: typed options, and the
-/// reply that respects the 3-second rule.
+/// A handler's view of its interaction: typed options, the component's or
+/// modal's values, and the answers that respect the 3-second rule.
 #[derive(Debug, Clone)]
 pub struct CommandContext {
     /// Shared with the registry's automatic defer.
@@ -289,6 +432,53 @@ impl CommandContext {
     /// The command's name.
     pub fn name(&self) -> Option<&str> {
         self.inner.interaction.command_name()
+    }
+
+    /// The component's or modal's `custom_id`.
+    pub fn custom_id(&self) -> Option<&str> {
+        custom_id(&self.inner.interaction)
+    }
+
+    /// What follows the first `:` of the `custom_id` (`42` in `vote:42`).
+    pub fn custom_id_arg(&self) -> Option<&str> {
+        Some(self.custom_id()?.split_once(':')?.1)
+    }
+
+    /// A select menu's chosen values (empty for a button).
+    pub fn values(&self) -> Vec<&str> {
+        self.data_field("values")
+            .and_then(Value::as_array)
+            .map_or_else(Vec::new, |v| v.iter().filter_map(Value::as_str).collect())
+    }
+
+    /// The value a modal's text input `custom_id` was given.
+    pub fn field(&self, custom_id: &str) -> Option<&str> {
+        let rows = self.data_field("components")?.as_array()?;
+        rows.iter()
+            .flat_map(|row| {
+                // Action rows hold the inputs; a label (type 18) holds one.
+                let inner = row.get("components").and_then(Value::as_array);
+                let single = row.get("component");
+                inner.into_iter().flatten().chain(single)
+            })
+            .find(|input| input.get("custom_id").and_then(Value::as_str) == Some(custom_id))?
+            .get("value")?
+            .as_str()
+    }
+
+    /// The option being typed in, for autocomplete: its name and what has
+    /// been typed so far.
+    pub fn focused(&self) -> Option<(&str, &Value)> {
+        let option = self
+            .options()
+            .iter()
+            .find(|o| o.get("focused").and_then(Value::as_bool) == Some(true))?;
+        Some((option.get("name")?.as_str()?, option.get("value")?))
+    }
+
+    /// `data.<name>`.
+    fn data_field(&self, name: &str) -> Option<&Value> {
+        self.inner.interaction.data.as_ref()?.get(name)
     }
 
     /// The sub-command invoked, if any.
@@ -383,54 +573,138 @@ impl CommandContext {
         *self.inner.state.lock().await != Answer::None
     }
 
-    /// Defers the response ("thinking…"), unless already answered.
+    /// Defers the response, unless already answered: "thinking…" (type 5)
+    /// for a command or a modal, an acknowledgement (type 6) for a
+    /// component, whose message [`update`](Self::update) then edits.
+    /// Autocomplete cannot be deferred: this does nothing for it.
     ///
     /// # Errors
     ///
     /// An [`HttpError`] from the callback.
     pub async fn defer(&self) -> Result<(), HttpError> {
         let mut state = self.inner.state.lock().await;
-        if *state != Answer::None {
+        let i = &self.inner.interaction;
+        if *state != Answer::None || i.kind == InteractionType::ApplicationCommandAutocomplete {
             return Ok(());
         }
-        let i = &self.inner.interaction;
-        self.inner
-            .http
-            .interaction_callback(
-                i.id,
-                &i.token,
-                &InteractionResponse::Defer { ephemeral: false },
+        let (response, next) = if i.kind == InteractionType::MessageComponent {
+            (InteractionResponse::DeferUpdate, Answer::DeferredUpdate)
+        } else {
+            (
+                InteractionResponse::Defer { ephemeral: false },
+                Answer::Deferred,
             )
-            .await?;
-        *state = Answer::Deferred;
+        };
+        self.callback(&response).await?;
+        *state = next;
         Ok(())
     }
 
-    /// Replies: the initial response, or, once deferred (or replied), an
-    /// edit of the original response.
+    /// Replies with a message: the initial response, or, once deferred
+    /// (or replied), an edit of the original response; after a
+    /// component's acknowledgement or update, a follow-up.
     ///
     /// # Errors
     ///
-    /// An [`HttpError`] from the callback or the edit.
+    /// An [`HttpError`] from the callback, the edit or the follow-up.
     pub async fn reply(&self, message: InteractionMessage) -> Result<(), HttpError> {
         let mut state = self.inner.state.lock().await;
         let i = &self.inner.interaction;
         match *state {
             Answer::None => {
-                self.inner
-                    .http
-                    .interaction_callback(i.id, &i.token, &InteractionResponse::Message(message))
+                self.callback(&InteractionResponse::Message(message))
                     .await?;
+                *state = Answer::Replied;
             }
             Answer::Deferred | Answer::Replied => {
                 self.inner
                     .http
                     .edit_original_response(i.application_id, &i.token, &message)
                     .await?;
+                *state = Answer::Replied;
+            }
+            Answer::DeferredUpdate | Answer::Updated => {
+                self.followup(message).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Edits the message the component is on: the initial response
+    /// (type 7), or, once acknowledged, an edit of that message. For a
+    /// command, an edit of the reply.
+    ///
+    /// # Errors
+    ///
+    /// An [`HttpError`] from the callback or the edit.
+    pub async fn update(&self, message: InteractionMessage) -> Result<(), HttpError> {
+        let mut state = self.inner.state.lock().await;
+        let i = &self.inner.interaction;
+        if *state == Answer::None && i.kind == InteractionType::MessageComponent {
+            self.callback(&InteractionResponse::Update(message)).await?;
+        } else {
+            self.inner
+                .http
+                .edit_original_response(i.application_id, &i.token, &message)
+                .await?;
+        }
+        *state = Answer::Updated;
+        Ok(())
+    }
+
+    /// Answers autocomplete with up to 25 `(name, value)` choices (the
+    /// rest are dropped, as Discord allows 25); does nothing once
+    /// answered.
+    ///
+    /// # Errors
+    ///
+    /// An [`HttpError`] from the callback.
+    pub async fn suggest(&self, mut choices: Vec<(String, Value)>) -> Result<(), HttpError> {
+        let mut state = self.inner.state.lock().await;
+        if *state != Answer::None {
+            return Ok(());
+        }
+        choices.truncate(25);
+        self.callback(&InteractionResponse::Autocomplete(choices))
+            .await?;
         *state = Answer::Replied;
         Ok(())
+    }
+
+    /// Shows a modal (for a command or a component, before any other
+    /// answer): its `custom_id`, `title`, and `components` as Discord's
+    /// JSON; does nothing once answered.
+    ///
+    /// # Errors
+    ///
+    /// An [`HttpError`] from the callback.
+    pub async fn modal(
+        &self,
+        custom_id: impl Into<String>,
+        title: impl Into<String>,
+        components: Value,
+    ) -> Result<(), HttpError> {
+        let mut state = self.inner.state.lock().await;
+        if *state != Answer::None {
+            return Ok(());
+        }
+        let response = InteractionResponse::Modal {
+            custom_id: custom_id.into(),
+            title: title.into(),
+            components,
+        };
+        self.callback(&response).await?;
+        *state = Answer::Replied;
+        Ok(())
+    }
+
+    /// The initial callback with `response`.
+    async fn callback(&self, response: &InteractionResponse) -> Result<(), HttpError> {
+        let i = &self.inner.interaction;
+        self.inner
+            .http
+            .interaction_callback(i.id, &i.token, response)
+            .await
     }
 
     /// A follow-up message (after the reply).
