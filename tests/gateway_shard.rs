@@ -59,6 +59,42 @@ async fn identifies_and_delivers_dispatches_in_order_with_their_shard() {
 }
 
 #[tokio::test]
+async fn raw_dispatches_carry_d_exactly_with_the_session_and_seq() {
+    let sim = sim(test_config()).await;
+    let bus = TypeMux::new();
+    let mut stages = bus.subscribe::<ShardStage>();
+    let mut raw = bus.subscribe::<shardbus::gateway::RawDispatch>();
+    let mut messages = bus.subscribe::<Msg>();
+    let shard = Shard::spawn(config(&sim), bus.clone());
+    wait_stage(&mut stages, Stage::Connected).await;
+    for i in 0..20 {
+        sim.dispatch_to_shard(0, "MESSAGE_CREATE", message(i));
+    }
+    let session = sim.stats().shards[0].sessions[0].session_id.clone();
+    let mut got = 0;
+    while got < 20 {
+        let r = timeout(LIMIT, raw.recv()).await.unwrap().unwrap();
+        assert_eq!(r.session_id.as_str(), session.0.as_str());
+        if r.event_type.as_str() != "MESSAGE_CREATE" {
+            continue;
+        }
+        // `d` as the sim sent it: the same JSON value, and the typed event
+        // beside it has the same seq.
+        let d: serde_json::Value = serde_json::from_str(&r.data).unwrap();
+        assert_eq!(d, message(got));
+        let typed = timeout(LIMIT, messages.recv()).await.unwrap().unwrap();
+        assert_eq!(typed.meta, r.meta);
+        got += 1;
+    }
+    shard
+        .handle()
+        .close(shardbus::gateway::CloseCode::NORMAL)
+        .await;
+    assert!(shard.join().await.is_ok());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn resumes_after_each_fault_without_losing_or_repeating() {
     let sim = sim(test_config()).await;
     let Running {

@@ -14,6 +14,7 @@ mod handshake;
 mod http;
 mod ids;
 mod log;
+pub mod nats;
 mod payloads;
 pub mod protocol;
 mod ratelimit;
@@ -37,6 +38,7 @@ pub use log::{
     IdentifyOutcome, IdentifyRecord, InteractionRecord, RateLimitScope, RequestRecord,
     ResumeOutcome, ResumeRecord, SimLog,
 };
+pub use nats::{NatsServer, NatsServerError};
 pub use rest::{InjectedInteraction, InteractionType, NewInteraction, RestLimits, RouteLimit};
 pub use sim::Sim;
 pub use stats::{

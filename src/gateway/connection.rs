@@ -25,11 +25,11 @@ use super::config::GatewayConfig;
 use super::decide::Cause;
 use super::error::GatewayErrorKind;
 use super::event::DispatchMeta;
-use super::opcode::OpCode;
+use super::opcode::{EventType, OpCode};
 use super::payload::{self, Frame, Hello};
 use super::queue::IdentifyPermit;
 use super::ratelimit::CommandLimiter;
-use super::registry::{Decoded, PostFuture};
+use super::registry::{Decoded, PostFuture, RawDispatch};
 use super::runner::{Outcome, Resumable, Runner};
 use super::shard::{Control, Counters};
 use super::socket::{self, Socket};
@@ -625,6 +625,15 @@ impl Runner {
         None
     }
 
+    /// Delivers `post` at once if nobody is behind; otherwise the loop
+    /// stops reading until it (and every post before it) completes.
+    fn push_post(&mut self, conn: &mut Connection, mut post: PostFuture) {
+        if !self.posts.is_empty() || (&mut post).now_or_never().is_none() {
+            conn.stalled = true;
+            self.posts.push_back(post);
+        }
+    }
+
     fn on_dispatch(&mut self, conn: &mut Connection, frame: &Frame<'_>, text: &str) {
         let seq = frame.s.map(Seq);
         let event_type = frame.t.as_deref().unwrap_or_default();
@@ -686,10 +695,35 @@ impl Runner {
             shard: self.config.shard,
             seq: seq.unwrap_or_default(),
         };
-        let hook = self.config.hook.as_deref();
-        if hook.is_some_and(|hook| !hook.admit(meta, event_type, frame.data())) {
+        if (self.config.hook.as_deref())
+            .is_some_and(|hook| !hook.admit(meta, event_type, frame.data()))
+        {
             return;
         }
+        if self.bus.has_subscribers::<RawDispatch>()
+            && let Some(session) = &self.session
+        {
+            let data = if frame.exact {
+                frame.data().to_owned()
+            } else {
+                match Frame::parse_exact(text) {
+                    Ok(exact) => exact.data().to_owned(),
+                    Err(e) => {
+                        self.report(GatewayErrorKind::Decode(Box::new(e)), false);
+                        return;
+                    }
+                }
+            };
+            let raw = RawDispatch {
+                event_type: EventType::from(event_type.to_owned()),
+                meta,
+                session_id: session.session_id.clone(),
+                data,
+            };
+            let bus = self.bus.clone();
+            self.push_post(conn, Box::pin(async move { bus.post(raw).await }));
+        }
+        let hook = self.config.hook.as_deref();
         let mut decoded = self.config.registry.decode(
             event_type,
             frame.data(),
@@ -717,14 +751,7 @@ impl Runner {
             };
         }
         match decoded {
-            Decoded::Post(mut post) => {
-                // Deliver at once if nobody is behind; otherwise the loop
-                // stops reading until this post completes.
-                if (&mut post).now_or_never().is_none() {
-                    conn.stalled = true;
-                    self.posts.push_back(post);
-                }
-            }
+            Decoded::Post(post) => self.push_post(conn, post),
             Decoded::Unwanted | Decoded::Unchecked => {}
             Decoded::Failed(e) => {
                 self.report(

@@ -32,6 +32,6 @@ pub use hook::DispatchHook;
 pub use identify::{IdentifyProperties, Intents, Token};
 pub use opcode::{EventType, OpCode};
 pub use queue::{IdentifyPermit, IdentifyQueue, LocalIdentifyQueue};
-pub use registry::{EventRegistry, UnknownDispatch};
+pub use registry::{EventRegistry, RawDispatch, UnknownDispatch};
 pub use shard::{Shard, ShardCounters, ShardHandle};
 pub use stage::{ShardStage, Stage};

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use crate::bus::{MuxClosed, TypeMux};
+use crate::model::SessionId;
 
 use super::event::{DispatchEvent, DispatchMeta, Event};
 use super::hook::DispatchHook;
@@ -25,6 +26,36 @@ pub struct UnknownDispatch {
 }
 
 impl Event for UnknownDispatch {
+    fn op(&self) -> OpCode {
+        OpCode::Dispatch
+    }
+
+    fn event_type(&self) -> EventType {
+        self.event_type.clone()
+    }
+}
+
+/// Every dispatch as it came, posted as `Arc<RawDispatch>` (besides its
+/// typed event) while anything subscribes to this type: what a bridge to
+/// another process forwards without decoding and encoding it again.
+///
+/// A shard posts its raw dispatches in its own sequence order, losslessly
+/// like every event: a slow subscriber of `RawDispatch` holds back the
+/// shard that posts it.
+#[derive(Debug, Clone)]
+pub struct RawDispatch {
+    /// The dispatch type (`t`).
+    pub event_type: EventType,
+    /// The shard and sequence number.
+    pub meta: DispatchMeta,
+    /// The session it came in (`session_id` from Ready): with `meta`, a
+    /// dispatch's identity, the same when a resume replays it.
+    pub session_id: SessionId,
+    /// The raw JSON of `d`, exactly as received.
+    pub data: String,
+}
+
+impl Event for RawDispatch {
     fn op(&self) -> OpCode {
         OpCode::Dispatch
     }
