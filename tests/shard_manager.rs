@@ -829,3 +829,84 @@ async fn after_a_rescale_the_cache_holds_each_guild_in_its_new_shards_store() {
     manager.close().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_new_process_resumes_the_sessions_the_last_one_kept() {
+    let sim = sim_with(2).await;
+    let first = manager(&sim).await;
+    let mut rx = first.bus().subscribe::<Msg>();
+    first.open().await.unwrap();
+    let guild = guild_on(&sim, &first, 0);
+    for i in 0..5 {
+        send(&sim, guild, i);
+    }
+    recv(&mut rx, 5).await;
+    let kept: BTreeMap<u32, shardbus::gateway::ResumeInfo> = (0..2)
+        .map(|id| (id, first.shard(id).unwrap().session().unwrap()))
+        .collect();
+    first.close_resumable().await.unwrap();
+    drop(rx);
+    // Sent while no process runs the shard: the sim keeps them for a resume.
+    for i in 5..8 {
+        send(&sim, guild, i);
+    }
+    let identifies = sim.log().ready_identifies().count();
+    assert_eq!(identifies, 2);
+
+    // Shard 0 resumes what was kept; shard 1 is given a session the
+    // gateway does not know, and identifies instead.
+    let kept_for_hook = kept.clone();
+    let second = manager_with(&sim, move |_, config| {
+        let mut session = kept_for_hook[&config.shard_id().0].clone();
+        if config.shard_id().0 == 1 {
+            session.session_id = shardbus::model::SessionId("expired".into());
+        }
+        config.resume(session)
+    })
+    .await;
+    let mut rx = second.bus().subscribe::<Msg>();
+    second.open().await.unwrap();
+    let replayed: Vec<String> = recv(&mut rx, 3)
+        .await
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(replayed, ["m5", "m6", "m7"], "what followed the kept seq");
+    let log = sim.log();
+    let resumed: Vec<&str> = log
+        .resumes
+        .iter()
+        .filter(|r| matches!(r.outcome, shardbus_sim::ResumeOutcome::Resumed { .. }))
+        .map(|r| r.session_id.as_str())
+        .collect();
+    assert_eq!(resumed, [kept[&0].session_id.as_str()]);
+    assert!(
+        log.resumes.iter().any(|r| r.session_id == "expired"
+            && r.outcome == shardbus_sim::ResumeOutcome::UnknownSession)
+    );
+    let new: Vec<u32> = log
+        .ready_identifies()
+        .skip(identifies)
+        .map(|i| i.shard.id)
+        .collect();
+    assert_eq!(
+        new,
+        [1],
+        "only the shard whose session was unknown identifies"
+    );
+    drop(log);
+    // A restart of the shard does not resume the old session again.
+    second.restart(0).await.unwrap();
+    let session = || second.shard(0).and_then(|s| s.session());
+    eventually("the restarted shard's session", &|| session().is_some()).await;
+    assert_ne!(session().unwrap().session_id, kept[&0].session_id);
+    let tries = sim
+        .log()
+        .resumes
+        .iter()
+        .filter(|r| r.session_id == kept[&0].session_id.as_str())
+        .count();
+    assert_eq!(tries, 1, "the kept session was tried once");
+    second.close().await.unwrap();
+    sim.shutdown().await;
+}

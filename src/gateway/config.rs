@@ -10,6 +10,7 @@ use super::hook::DispatchHook;
 use super::identify::{IdentifyProperties, Intents, Token};
 use super::queue::{IdentifyQueue, LocalIdentifyQueue};
 use super::registry::EventRegistry;
+use super::runner::ResumeInfo;
 use crate::model::ShardId;
 
 /// Discord's gateway.
@@ -62,6 +63,8 @@ pub struct GatewayConfig {
     pub(crate) backoff_max: Duration,
     /// How long to wait for Hello after connecting.
     pub(crate) hello_timeout: Duration,
+    /// A session to resume instead of identifying.
+    pub(crate) resume: Option<ResumeInfo>,
 }
 
 impl GatewayConfig {
@@ -84,7 +87,28 @@ impl GatewayConfig {
             max_payload: 64 << 20,
             backoff_max: Duration::from_secs(60),
             hello_timeout: Duration::from_secs(30),
+            resume: None,
         }
+    }
+
+    /// Starts by resuming `session` (kept from an earlier run of this
+    /// shard) instead of identifying: the gateway replays what followed
+    /// its `seq`. If the gateway refuses it (expired, or not this shard's),
+    /// the shard identifies as usual.
+    pub fn resume(mut self, session: ResumeInfo) -> Self {
+        self.resume = Some(session);
+        self
+    }
+
+    /// The session this configuration starts by resuming, if any.
+    pub fn resume_session(&self) -> Option<&ResumeInfo> {
+        self.resume.as_ref()
+    }
+
+    /// Forgets the session to resume: a shard restarted from this
+    /// configuration identifies (or resumes its own, newer session).
+    pub(crate) fn clear_resume(&mut self) {
+        self.resume = None;
     }
 
     /// This shard's `[id, total]`.
@@ -205,6 +229,10 @@ impl fmt::Debug for GatewayConfig {
             .field("gateway_url", &self.gateway_url)
             .field("compression", &self.compression)
             .field("registry", &self.registry)
+            .field(
+                "resume",
+                &self.resume.as_ref().map(|r| (&r.session_id, r.seq)),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -30,7 +30,7 @@ use super::payload::{self, Frame, Hello};
 use super::queue::IdentifyPermit;
 use super::ratelimit::CommandLimiter;
 use super::registry::{Decoded, PostFuture, RawDispatch};
-use super::runner::{Outcome, Resumable, Runner};
+use super::runner::{Outcome, ResumeInfo, Runner};
 use super::shard::{Control, Counters};
 use super::socket::{self, Socket};
 use super::stage::Stage;
@@ -206,7 +206,7 @@ impl Runner {
         match control {
             Some(Control::Close(code, done)) => {
                 if code == CloseCode::NORMAL || code == CloseCode::GOING_AWAY {
-                    self.session = None;
+                    self.set_session(None);
                 }
                 Outcome::Shutdown {
                     done: Some(done),
@@ -644,6 +644,9 @@ impl Runner {
                 return;
             }
             session.seq = seq;
+            self.state
+                .seq
+                .store(seq.0, std::sync::atomic::Ordering::Relaxed);
         }
         Counters::add(&self.state.counters.events, 1);
         #[cfg(feature = "metrics")]
@@ -662,11 +665,11 @@ impl Runner {
                     {
                         self.metrics.reidentifies.increment(1);
                     }
-                    self.session = Some(Resumable {
+                    self.set_session(Some(ResumeInfo {
                         session_id: ready.session_id,
                         resume_url: ready.resume_gateway_url,
                         seq: seq.unwrap_or_default(),
-                    });
+                    }));
                     conn.established = true;
                     self.set_stage(Stage::Connected);
                     tracing::info!("ready");

@@ -33,5 +33,6 @@ pub use identify::{IdentifyProperties, Intents, Token};
 pub use opcode::{EventType, OpCode};
 pub use queue::{IdentifyPermit, IdentifyQueue, LocalIdentifyQueue};
 pub use registry::{EventRegistry, RawDispatch, UnknownDispatch};
+pub use runner::ResumeInfo;
 pub use shard::{Shard, ShardCounters, ShardHandle};
 pub use stage::{ShardStage, Stage};

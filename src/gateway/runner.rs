@@ -26,15 +26,20 @@ use crate::bus::TypeMux;
 use crate::model::{Seq, SessionId};
 use crate::sync::lock;
 
-/// What a session needs to resume.
-#[derive(Debug, Clone)]
-pub(crate) struct Resumable {
-    /// From Ready.
-    pub(crate) session_id: SessionId,
-    /// From Ready.
-    pub(crate) resume_url: String,
-    /// The last sequence number delivered.
-    pub(crate) seq: Seq,
+/// What a session needs to resume: from Ready, and the last sequence
+/// number received.
+///
+/// [`ShardHandle::session`](super::ShardHandle::session) reads a running
+/// shard's; [`GatewayConfig::resume`] starts a shard by resuming one (a
+/// session kept across a restart of the process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeInfo {
+    /// The session's id, from Ready.
+    pub session_id: SessionId,
+    /// Where to resume it (`resume_gateway_url` from Ready).
+    pub resume_url: String,
+    /// The last sequence number received: a resume replays what follows.
+    pub seq: Seq,
 }
 
 /// How one connection ended.
@@ -85,7 +90,7 @@ pub(crate) struct Runner {
     /// Shared with handles.
     pub(crate) state: Arc<ShardState>,
     /// The session to resume, if any.
-    pub(crate) session: Option<Resumable>,
+    pub(crate) session: Option<ResumeInfo>,
     /// Posts read from the socket and not yet delivered, oldest first.
     pub(crate) posts: VecDeque<PostFuture>,
     /// A user command waiting for its rate-limit slot; kept across
@@ -112,7 +117,9 @@ impl Runner {
         control: mpsc::Receiver<Control>,
         state: Arc<ShardState>,
     ) -> Self {
+        let session = config.resume.clone();
         Self {
+            session,
             #[cfg(feature = "metrics")]
             metrics: crate::metrics::ShardMetrics::of(config.shard.0),
             config,
@@ -120,7 +127,6 @@ impl Runner {
             commands,
             control,
             state,
-            session: None,
             posts: VecDeque::new(),
             held: None,
         }
@@ -194,7 +200,7 @@ impl Runner {
                     return self.stop(None, Err(error)).await;
                 }
                 Next::NewSession { wait: pause } => {
-                    self.session = None;
+                    self.set_session(None);
                     if pause {
                         // The gateway asks for a random 1–5 s before the
                         // next identify.
@@ -207,6 +213,17 @@ impl Runner {
                 wait = wait.max(delays.next().unwrap_or(self.config.backoff_max));
             }
         }
+    }
+
+    /// Replaces the session, and what handles see of it.
+    pub(crate) fn set_session(&mut self, session: Option<ResumeInfo>) {
+        if let Some(s) = &session {
+            self.state
+                .seq
+                .store(s.seq.0, std::sync::atomic::Ordering::Relaxed);
+        }
+        *lock(&self.state.session) = session.clone();
+        self.session = session;
     }
 
     /// Waits `wait` between connections, answering control requests.

@@ -41,10 +41,10 @@ use super::config::GatewayConfig;
 use super::error::{CommandError, GatewayError, GatewayErrorKind};
 use super::opcode::OpCode;
 use super::payload;
-use super::runner::Runner;
+use super::runner::{ResumeInfo, Runner};
 use super::stage::{ShardStage, Stage};
 use crate::bus::TypeMux;
-use crate::model::ShardId;
+use crate::model::{Seq, ShardId};
 use crate::sync::lock;
 
 /// A running shard; made by [`Shard::spawn`].
@@ -83,6 +83,10 @@ pub(crate) struct ShardState {
     pub(crate) last_error: Mutex<Option<Arc<GatewayError>>>,
     /// What the shard has done so far.
     pub(crate) counters: Counters,
+    /// The session (its `seq` as of Ready or the resume asked for).
+    pub(crate) session: Mutex<Option<ResumeInfo>>,
+    /// The last sequence number received.
+    pub(crate) seq: AtomicU64,
 }
 
 /// The shard's running totals, updated by its loop.
@@ -166,6 +170,8 @@ impl Shard {
             latency: Mutex::new(None),
             last_error: Mutex::new(None),
             counters: Counters::default(),
+            session: Mutex::new(config.resume.clone()),
+            seq: AtomicU64::new(config.resume.as_ref().map_or(0, |r| r.seq.0)),
         });
         let id = config.shard;
         let span = tracing::info_span!("shard", shard = %id);
@@ -301,6 +307,16 @@ impl ShardHandle {
     /// reconnects, bytes.
     pub fn counters(&self) -> ShardCounters {
         self.state.counters.snapshot()
+    }
+
+    /// The shard's session, with the last sequence number received: what
+    /// a resume of it needs (`None` before Ready, and after the session
+    /// ended). Keep it across a restart of the process and pass it to
+    /// [`GatewayConfig::resume`].
+    pub fn session(&self) -> Option<ResumeInfo> {
+        let mut session = lock(&self.state.session).clone()?;
+        session.seq = Seq(self.state.seq.load(Ordering::Relaxed));
+        Some(session)
     }
 
     /// The last error the shard reported.

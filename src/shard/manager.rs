@@ -576,6 +576,9 @@ impl Manager {
                 .is_none_or(|r| r.handle.stage() == Stage::Stopped);
             if stopped {
                 let running = self.spawn(&slot.config, generation);
+                // A session to resume is resumed once: a restart of the
+                // shard has its own, newer one (or none).
+                slot.config.clear_resume();
                 slot.running = Some(running.clone());
                 started.push(running);
             }
@@ -611,6 +614,27 @@ impl Manager {
     ///
     /// Cancel safe: the shards stop whether or not the future is awaited.
     pub async fn close(&self) -> Result<(), ManagerError> {
+        self.close_with(CloseCode::NORMAL).await
+    }
+
+    /// Closes every shard with 4000, keeping their sessions resumable, all
+    /// at once, and waits until they stopped: for a process that stops to
+    /// be restarted and resume its shards (see [`ShardHandle::session`] and
+    /// [`GatewayConfig::resume`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Self::close).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`close`](Self::close).
+    pub async fn close_resumable(&self) -> Result<(), ManagerError> {
+        self.close_with(CloseCode::UNKNOWN_ERROR).await
+    }
+
+    /// Closes every shard with `code` and waits until they stopped.
+    async fn close_with(&self, code: CloseCode) -> Result<(), ManagerError> {
         let running: Vec<Running> = {
             let mut set = lock(&self.inner.set);
             set.slots
@@ -618,7 +642,7 @@ impl Manager {
                 .filter_map(|s| s.running.take())
                 .collect()
         };
-        let result = self.stop(&running, CloseCode::NORMAL).await;
+        let result = self.stop(&running, code).await;
         self.inner.changed.send_modify(|n| *n += 1);
         result
     }
