@@ -8,6 +8,8 @@ pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod shard;
 pub mod state;
 

@@ -20,7 +20,7 @@ mod bridge;
 mod resume;
 
 pub use bridge::{BridgeBuilder, BridgeStats, NatsBridge};
-pub use resume::{ResumeState, ResumeStore};
+pub use resume::{RESUME_TTL, ResumeState, ResumeStore};
 
 use crate::bus::BoxError;
 
