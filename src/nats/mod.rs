@@ -8,18 +8,23 @@
 //!   `<shard>:<session_id>:<seq>`, so when a resume replays a dispatch the
 //!   server drops the copy. It keeps every shard's resume state in a
 //!   [`ResumeStore`], saving only what the server has acknowledged.
+//! - [`NatsIdentifyQueue`] paces identifies across every host of a bot:
+//!   one lease per rate-limit bucket in a key-value bucket, and the shared
+//!   daily budget of session starts.
 //! - [`ResumeStore`] keeps `session_id`, `seq`, `resume_gateway_url` and
 //!   the shard total per shard in a key-value bucket. A restarted host
 //!   resumes its shards from it instead of identifying.
 //!
 //! The stream and the buckets are created on first use, named after the
 //! prefix (`shardbus` by default): stream `shardbus_events`, bucket
-//! `shardbus_resume`.
+//! `shardbus_resume`, bucket `shardbus_identify`.
 
 mod bridge;
+mod identify;
 mod resume;
 
 pub use bridge::{BridgeBuilder, BridgeStats, NatsBridge};
+pub use identify::NatsIdentifyQueue;
 pub use resume::{RESUME_TTL, ResumeState, ResumeStore};
 
 use crate::bus::BoxError;
