@@ -18,6 +18,7 @@ fn decode<T: DispatchEvent>(d: &str) -> T {
     event.set_meta(DispatchMeta {
         shard: ShardId(3),
         seq: Seq(42),
+        attempt: 0,
     });
     assert_eq!(event.op(), OpCode::Dispatch);
     assert_eq!(event.event_type(), T::EVENT_TYPE);
@@ -82,7 +83,8 @@ fn ready() {
         ready.meta,
         DispatchMeta {
             shard: ShardId(3),
-            seq: Seq(42)
+            seq: Seq(42),
+            attempt: 0,
         }
     );
     assert_eq!(Ready::EVENT_TYPE, EventType::READY);
@@ -254,7 +256,8 @@ fn rate_limited_request_guild_members() {
         limited.meta,
         DispatchMeta {
             shard: ShardId(3),
-            seq: Seq(42)
+            seq: Seq(42),
+            attempt: 0,
         }
     );
 

@@ -171,6 +171,38 @@ pub struct MissingState {
     pub state: &'static str,
 }
 
+/// Told of every handler call's outcome on a bus that has one: how a
+/// broker's consumer acknowledges an event once every handler of it is
+/// done (`shardbus::nats::NatsBus`).
+pub(crate) trait CallTracker: Send + Sync + 'static {
+    /// A handler of `event` was registered.
+    fn handler_added(&self, event: TypeId);
+    /// A handler of `event` stopped: it reports no more calls.
+    fn handler_removed(&self, event: TypeId);
+    /// A handler call for the event at `key` (its `Arc`'s address) ended,
+    /// with its error if it failed.
+    fn call_done(&self, key: usize, error: Option<&str>);
+}
+
+/// The bus state holding a [`CallTracker`]; handlers registered after it
+/// report to it.
+#[derive(Clone)]
+pub(crate) struct Tracking(pub(crate) Arc<dyn CallTracker>);
+
+/// Reports a handler's end to its tracker when its runner is dropped.
+struct Tracked {
+    /// The tracker.
+    tracker: Arc<dyn CallTracker>,
+    /// The handler's event type.
+    event: TypeId,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.tracker.handler_removed(self.event);
+    }
+}
+
 impl TypeMux {
     /// Registers `state` for handlers that take a [`State<T>`] argument.
     ///
@@ -234,7 +266,15 @@ impl TypeMux {
         })?;
         let stream = self.subscribe::<E>();
         let closer = stream.closer();
+        let tracked = self.state::<Tracking>().map(|Tracking(tracker)| {
+            tracker.handler_added(TypeId::of::<E>());
+            Tracked {
+                tracker,
+                event: TypeId::of::<E>(),
+            }
+        });
         let runner = Runner {
+            tracked,
             bus: self.clone(),
             name: handler.name(),
             handler,
@@ -254,6 +294,8 @@ impl TypeMux {
 
 /// Runs one registered handler.
 struct Runner<E, Args, H> {
+    /// The bus's call tracker, if it has one.
+    tracked: Option<Tracked>,
     /// Where errors are posted.
     bus: TypeMux,
     /// The handler's name, computed once.
@@ -299,6 +341,7 @@ where
 
     /// One call, with its span, its error or panic reported.
     async fn call_one(&self, event: Arc<E>) {
+        let key = Arc::as_ptr(&event).cast::<()>() as usize;
         let span = tracing::info_span!("handler", handler = %self.name, event = type_name::<E>());
         let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.handler.call(event, self.args.clone())
@@ -308,10 +351,18 @@ where
             Err(payload) => Err(payload),
         };
         let (message, panicked) = match outcome {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => {
+                if let Some(tracked) = &self.tracked {
+                    tracked.tracker.call_done(key, None);
+                }
+                return;
+            }
             Ok(Err(e)) => (e.to_string(), false),
             Err(payload) => (panic_text(payload.as_ref()), true),
         };
+        if let Some(tracked) = &self.tracked {
+            tracked.tracker.call_done(key, Some(&message));
+        }
         let error = HandlerError {
             event_type: type_name::<E>(),
             handler: self.name.clone(),

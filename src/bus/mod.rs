@@ -30,6 +30,8 @@ mod stream;
 mod subscription;
 
 pub use feed::Feed;
+#[cfg(feature = "nats")]
+pub(crate) use handler::{CallTracker, Tracking};
 pub use handler::{FromContext, Handler, HandlerError, IntoHandlerResult, MissingState, State};
 pub use mux::{
     DEFAULT_CAPACITY, MuxClosed, SubscribeMany, TypeMux, TypeMuxEvent, TypeMuxSubscription,

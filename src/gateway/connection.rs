@@ -697,6 +697,7 @@ impl Runner {
         let meta = DispatchMeta {
             shard: self.config.shard,
             seq: seq.unwrap_or_default(),
+            attempt: 0,
         };
         if (self.config.hook.as_deref())
             .is_some_and(|hook| !hook.admit(meta, event_type, frame.data()))

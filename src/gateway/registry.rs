@@ -81,6 +81,20 @@ type DecodeFn = fn(
 /// Whether anything on the bus wants the type.
 type WantedFn = fn(&TypeMux) -> bool;
 
+/// Decodes `d` from a broker and makes its post, with the event's key.
+type RemoteFn = fn(&str, DispatchMeta, &TypeMux) -> Result<RemotePost, serde_json::Error>;
+
+/// The post of a dispatch that came from a broker, not a shard.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+pub(crate) struct RemotePost {
+    /// The post to await.
+    pub(crate) post: PostFuture,
+    /// The posted `Arc`'s address: what handler calls report it by.
+    pub(crate) key: usize,
+    /// The model type.
+    pub(crate) type_id: TypeId,
+}
+
 /// Maps dispatch names to the types they decode into.
 ///
 /// [`with_defaults`](Self::with_defaults) registers every model in
@@ -103,6 +117,9 @@ struct Entry {
     wanted: WantedFn,
     /// The model type, for a [`DispatchHook`].
     type_id: TypeId,
+    /// Decodes and posts a broker's copy.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    remote: RemoteFn,
 }
 
 /// What [`EventRegistry::decode`] made of a dispatch.
@@ -148,6 +165,7 @@ impl EventRegistry {
                 decode: decode::<T>,
                 wanted: TypeMux::has_subscribers::<T>,
                 type_id: TypeId::of::<T>(),
+                remote: decode_remote::<T>,
             },
         );
         self
@@ -199,6 +217,60 @@ impl EventRegistry {
             None => Decoded::Unwanted,
         }
     }
+}
+
+impl EventRegistry {
+    /// Decodes the `d` of a dispatch a broker delivered and prepares its
+    /// post (even with no subscriber: the caller tracks it); `None` for a
+    /// type with no registered model and no [`UnknownDispatch`]
+    /// subscriber.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    pub(crate) fn decode_remote(
+        &self,
+        event_type: &str,
+        data: &str,
+        meta: DispatchMeta,
+        bus: &TypeMux,
+    ) -> Result<Option<RemotePost>, serde_json::Error> {
+        match self.entries.get(event_type) {
+            Some(entry) => (entry.remote)(data, meta, bus).map(Some),
+            None if bus.has_subscribers::<UnknownDispatch>() => {
+                // Checked to be one JSON value, as a shard's would be.
+                let _: &serde_json::value::RawValue = serde_json::from_str(data)?;
+                let unknown = Arc::new(UnknownDispatch {
+                    event_type: EventType::from(event_type.to_owned()),
+                    meta,
+                    data: data.to_owned(),
+                });
+                let key = Arc::as_ptr(&unknown) as usize;
+                let bus = bus.clone();
+                Ok(Some(RemotePost {
+                    post: Box::pin(async move { bus.post_arc(unknown).await }),
+                    key,
+                    type_id: TypeId::of::<UnknownDispatch>(),
+                }))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// [`Entry::remote`] for `T`.
+fn decode_remote<T: DispatchEvent>(
+    data: &str,
+    meta: DispatchMeta,
+    bus: &TypeMux,
+) -> Result<RemotePost, serde_json::Error> {
+    let mut event: T = serde_json::from_str(data)?;
+    event.set_meta(meta);
+    let event = Arc::new(event);
+    let key = Arc::as_ptr(&event).cast::<()>() as usize;
+    let bus = bus.clone();
+    Ok(RemotePost {
+        post: Box::pin(async move { bus.post_arc(event).await }),
+        key,
+        type_id: TypeId::of::<T>(),
+    })
 }
 
 /// [`Entry::decode`] for `T`.

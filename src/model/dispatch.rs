@@ -35,6 +35,12 @@ pub struct DispatchMeta {
     pub shard: ShardId,
     /// The dispatch's sequence number (`s`).
     pub seq: Seq,
+    /// How many times this dispatch has been delivered to this process:
+    /// 0 for one from a local shard; from NATS
+    /// (`shardbus::nats::NatsBus`), the delivery count, more than 1 when
+    /// the broker delivers it again after a failure or a crash, so a
+    /// handler can be idempotent.
+    pub attempt: u32,
 }
 
 /// Declares a dispatch event whose payload is one data object: a struct

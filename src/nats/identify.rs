@@ -5,14 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::HeaderMap;
-use async_nats::header;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{NatsError, check_prefix};
+use super::{NatsError, ceil_secs, check_prefix, key_value, put_with_ttl};
 use crate::bus::BoxFuture;
 use crate::gateway::{IdentifyPermit, IdentifyQueue};
 use crate::model::{SessionStartLimit, ShardId};
@@ -151,23 +149,14 @@ impl NatsIdentifyQueue {
     ) -> Result<Self, NatsError> {
         check_prefix(prefix)?;
         let bucket = format!("{prefix}_identify");
-        let kv = match js.get_key_value(&bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "shardbus: identify leases per rate-limit bucket".into(),
-                    history: 1,
-                    // Per-key TTLs (NATS 2.11).
-                    limit_markers: Some(Duration::from_secs(1)),
-                    ..kv::Config::default()
-                })
-                .await
-                .map_err(|e| NatsError::KeyValue {
-                    bucket: bucket.clone(),
-                    source: Box::new(e),
-                })?,
-        };
+        let kv = key_value(
+            js,
+            &bucket,
+            "shardbus: identify leases per rate-limit bucket",
+            true,
+            Duration::ZERO,
+        )
+        .await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 kv,
@@ -417,29 +406,16 @@ impl NatsIdentifyQueue {
     async fn sent(&self, key: &str, revision: u64) {
         let sent_at = Instant::now();
         let hold = self.inner.window + self.inner.margin;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            revision.to_string(),
-        );
-        headers.insert(
-            header::NATS_MESSAGE_TTL,
-            ceil_secs(hold).as_secs().to_string(),
-        );
-        let subject = format!("$KV.{}.{key}", self.inner.bucket);
-        let rewritten = match self
-            .inner
-            .js
-            .publish_with_headers(
-                subject,
-                headers,
-                Bytes::from(format!("{} sent", self.inner.holder)),
-            )
-            .await
-        {
-            Ok(ack) => ack.await.ok().map(|ack| ack.sequence),
-            Err(_) => None,
-        };
+        let value = Bytes::from(format!("{} sent", self.inner.holder));
+        let rewritten = put_with_ttl(
+            &self.inner.js,
+            &self.inner.bucket,
+            key,
+            value,
+            Some(revision),
+            hold,
+        )
+        .await;
         tokio::time::sleep_until(sent_at + hold).await;
         // Released by hand once the window has passed here; if the
         // rewrite failed, the first lease's longer TTL holds the bucket.
@@ -507,29 +483,5 @@ impl IdentifyQueue for NatsIdentifyQueue {
                 });
             })
         })
-    }
-}
-
-/// `d` rounded up to whole seconds (TTLs are whole seconds, at least one).
-fn ceil_secs(d: Duration) -> Duration {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    Duration::from_secs(secs.max(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttls_round_up_to_whole_seconds() {
-        assert_eq!(
-            ceil_secs(Duration::from_millis(5250)),
-            Duration::from_secs(6)
-        );
-        assert_eq!(ceil_secs(Duration::from_secs(5)), Duration::from_secs(5));
-        assert_eq!(
-            ceil_secs(Duration::from_millis(100)),
-            Duration::from_secs(1)
-        );
     }
 }

@@ -8,6 +8,12 @@
 //!   `<shard>:<session_id>:<seq>`, so when a resume replays a dispatch the
 //!   server drops the copy. It keeps every shard's resume state in a
 //!   [`ResumeStore`], saving only what the server has acknowledged.
+//! - [`NatsBus`] runs on a worker. It gives the same typed streams,
+//!   handlers and plugins as a shard host's bus, fed from the stream
+//!   through one durable consumer per shard; the workers of one service
+//!   share the shards between them, and an event is acknowledged once its
+//!   handlers succeeded (at least once, with redeliveries marked and a
+//!   [`DeadLetter`] at the end).
 //! - [`NatsIdentifyQueue`] paces identifies across every host of a bot:
 //!   one lease per rate-limit bucket in a key-value bucket, and the shared
 //!   daily budget of session starts.
@@ -22,10 +28,18 @@
 mod bridge;
 mod identify;
 mod resume;
+mod worker;
 
 pub use bridge::{BridgeBuilder, BridgeStats, NatsBridge};
 pub use identify::NatsIdentifyQueue;
 pub use resume::{RESUME_TTL, ResumeState, ResumeStore};
+pub use worker::{DeadLetter, NatsBus, NatsBusBuilder, WorkerStats};
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use async_nats::{HeaderMap, header};
+use bytes::Bytes;
 
 use crate::bus::BoxError;
 
@@ -73,6 +87,70 @@ pub enum NatsError {
     Prefix(String),
 }
 
+/// The key-value bucket `bucket`, created with `description` and one
+/// value per key if missing; `ttls` enables per-key TTLs (NATS 2.11), and
+/// `max_age` expires every entry (zero: never).
+async fn key_value(
+    js: &jetstream::Context,
+    bucket: &str,
+    description: &str,
+    ttls: bool,
+    max_age: Duration,
+) -> Result<kv::Store, NatsError> {
+    if let Ok(kv) = js.get_key_value(bucket).await {
+        return Ok(kv);
+    }
+    js.create_key_value(kv::Config {
+        bucket: bucket.to_owned(),
+        description: description.to_owned(),
+        history: 1,
+        max_age,
+        limit_markers: ttls.then_some(Duration::from_secs(1)),
+        ..kv::Config::default()
+    })
+    .await
+    .map_err(|e| NatsError::KeyValue {
+        bucket: bucket.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+/// Writes `value` under `key` of `bucket` with a TTL of `ttl` (in whole
+/// seconds, rounded up, at least one), if the key is at revision
+/// `expected` (when given); the new revision, or `None` if it was not
+/// written.
+async fn put_with_ttl(
+    js: &jetstream::Context,
+    bucket: &str,
+    key: &str,
+    value: Bytes,
+    expected: Option<u64>,
+    ttl: Duration,
+) -> Option<u64> {
+    let mut headers = HeaderMap::new();
+    if let Some(revision) = expected {
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            revision.to_string(),
+        );
+    }
+    headers.insert(
+        header::NATS_MESSAGE_TTL,
+        ceil_secs(ttl).as_secs().to_string(),
+    );
+    let ack = js
+        .publish_with_headers(format!("$KV.{bucket}.{key}"), headers, value)
+        .await
+        .ok()?;
+    ack.await.ok().map(|ack| ack.sequence)
+}
+
+/// `d` rounded up to whole seconds, at least one (TTLs are whole seconds).
+fn ceil_secs(d: Duration) -> Duration {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(1))
+}
+
 /// Checks `prefix` can name subjects, a stream and buckets.
 fn check_prefix(prefix: &str) -> Result<(), NatsError> {
     let ok = !prefix.is_empty()
@@ -89,6 +167,19 @@ fn check_prefix(prefix: &str) -> Result<(), NatsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttls_round_up_to_whole_seconds() {
+        assert_eq!(
+            ceil_secs(Duration::from_millis(5250)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(ceil_secs(Duration::from_secs(5)), Duration::from_secs(5));
+        assert_eq!(
+            ceil_secs(Duration::from_millis(100)),
+            Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn prefixes_are_single_tokens() {

@@ -10,7 +10,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{NatsError, check_prefix};
+use super::{NatsError, check_prefix, key_value};
 use crate::gateway::{GatewayConfig, ResumeInfo};
 use crate::model::{Seq, SessionId};
 use crate::shard::Manager;
@@ -119,23 +119,14 @@ impl ResumeStore {
     ) -> Result<Self, NatsError> {
         check_prefix(prefix)?;
         let bucket = format!("{prefix}_resume");
-        let failed = |e: Box<dyn std::error::Error + Send + Sync>| NatsError::KeyValue {
-            bucket: bucket.clone(),
-            source: e,
-        };
-        let kv = match js.get_key_value(&bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "shardbus: gateway sessions to resume, per shard".into(),
-                    history: 1,
-                    max_age: ttl,
-                    ..kv::Config::default()
-                })
-                .await
-                .map_err(|e| failed(Box::new(e)))?,
-        };
+        let kv = key_value(
+            js,
+            &bucket,
+            "shardbus: gateway sessions to resume, per shard",
+            false,
+            ttl,
+        )
+        .await?;
         Ok(Self { kv, bucket })
     }
 

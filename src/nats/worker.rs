@@ -1,0 +1,788 @@
+//! The worker side: a local bus fed from JetStream, acknowledging each
+//! event once its handlers are done.
+
+use std::any::TypeId;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer, kv};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::bridge::NatsBridge;
+use super::{
+    DEFAULT_PREFIX, HEADER_SEQ, HEADER_SESSION, NatsError, check_prefix, key_value, put_with_ttl,
+};
+use crate::bus::TypeMux;
+use crate::bus::{CallTracker, Tracking};
+use crate::gateway::{DispatchMeta, EventRegistry};
+use crate::model::{Seq, ShardId};
+use crate::sync::lock;
+
+/// An event no handler could handle in `max_deliver` deliveries, posted on
+/// the worker's bus as `Arc<DeadLetter>` and then terminated at the
+/// server (it is not delivered again).
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// The dispatch type.
+    pub event_type: String,
+    /// The shard and seq it came with.
+    pub meta: DispatchMeta,
+    /// The gateway session it came in.
+    pub session_id: String,
+    /// Its raw `d`.
+    pub data: String,
+    /// The last handler error, or why it could not be decoded.
+    pub error: String,
+}
+
+/// What a worker has done, from [`NatsBus::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Events acknowledged after every handler succeeded.
+    pub acked: u64,
+    /// Deliveries refused (a handler failed) to be delivered again later.
+    pub naked: u64,
+    /// Deliveries that were redeliveries (delivery count above 1).
+    pub redelivered: u64,
+    /// Events given up on: posted as [`DeadLetter`].
+    pub dead_letters: u64,
+    /// Shard partitions this worker consumes now.
+    pub partitions: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    acked: AtomicU64,
+    naked: AtomicU64,
+    redelivered: AtomicU64,
+    dead_letters: AtomicU64,
+    partitions: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> WorkerStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        WorkerStats {
+            acked: get(&self.acked),
+            naked: get(&self.naked),
+            redelivered: get(&self.redelivered),
+            dead_letters: get(&self.dead_letters),
+            partitions: get(&self.partitions),
+        }
+    }
+}
+
+/// Builds a [`NatsBus`]; from [`NatsBus::builder`].
+#[must_use = "a builder does nothing until started"]
+pub struct NatsBusBuilder {
+    js: jetstream::Context,
+    service: String,
+    prefix: String,
+    shards: u32,
+    bus: Option<TypeMux>,
+    registry: Option<Arc<EventRegistry>>,
+    events: Option<BTreeSet<String>>,
+    max_deliver: i64,
+    ack_wait: Duration,
+    nak_delay: Duration,
+    max_ack_pending: i64,
+    lease_ttl: Duration,
+}
+
+impl NatsBusBuilder {
+    /// The prefix the bridge publishes under ([`DEFAULT_PREFIX`] by
+    /// default).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The bus to feed (with the state handlers extract); a new one by
+    /// default.
+    pub fn bus(mut self, bus: TypeMux) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// The models events are decoded into (every built-in one by
+    /// default, as on a shard).
+    pub fn registry(mut self, registry: EventRegistry) -> Self {
+        self.registry = Some(Arc::new(registry));
+        self
+    }
+
+    /// Consumes only these dispatch types (all that the bridge forwards by
+    /// default). Applies when the service's consumers are created.
+    pub fn events<I, S>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.events = Some(types.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Deliveries of one event before it becomes a [`DeadLetter`] (5 by
+    /// default).
+    pub fn max_deliver(mut self, n: u32) -> Self {
+        self.max_deliver = i64::from(n.max(1));
+        self
+    }
+
+    /// How long the server waits for an event's acknowledgement before it
+    /// delivers it again (30 s by default): the longest a handler may run.
+    pub fn ack_wait(mut self, wait: Duration) -> Self {
+        self.ack_wait = wait;
+        self
+    }
+
+    /// The delay before a failed event is delivered again, doubled with
+    /// each delivery up to a minute (1 s by default).
+    pub fn nak_delay(mut self, delay: Duration) -> Self {
+        self.nak_delay = delay;
+        self
+    }
+
+    /// How long a worker's claim on a partition lasts without renewal (3 s
+    /// by default, whole seconds): how soon a crashed worker's partitions
+    /// move to the others.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Joins the service and starts consuming its share of the partitions.
+    ///
+    /// # Errors
+    ///
+    /// [`NatsError::Prefix`] for a bad prefix or service name;
+    /// [`NatsError::KeyValue`] if the service's membership bucket cannot
+    /// be created.
+    pub async fn start(self) -> Result<NatsBus, NatsError> {
+        check_prefix(&self.prefix)?;
+        check_prefix(&self.service)?;
+        let bucket = format!("{}_workers", self.prefix);
+        let kv = key_value(
+            &self.js,
+            &bucket,
+            "shardbus: workers and their partitions, per service",
+            true,
+            Duration::ZERO,
+        )
+        .await?;
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let tracker = Arc::new(Tracker {
+            handlers: Mutex::new(HashMap::new()),
+            done: done_tx.clone(),
+        });
+        let bus = self
+            .bus
+            .unwrap_or_default()
+            .with_state(Tracking(tracker.clone()));
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = watch::channel(false);
+        let id = format!("{:016x}", fastrand::u64(..));
+        let shared = Arc::new(Shared {
+            js: self.js,
+            kv,
+            bucket,
+            service: self.service,
+            prefix: self.prefix,
+            id,
+            bus: bus.clone(),
+            registry: self.registry.unwrap_or_else(EventRegistry::shared_defaults),
+            events: self.events,
+            max_deliver: self.max_deliver,
+            ack_wait: self.ack_wait,
+            max_ack_pending: self.max_ack_pending,
+            lease_ttl: self.lease_ttl,
+            tracker,
+            done: done_tx,
+            counters: counters.clone(),
+        });
+        let acker = tokio::spawn(acker(
+            done_rx,
+            counters.clone(),
+            bus.clone(),
+            self.max_deliver,
+            self.nak_delay,
+        ));
+        let coordinator = tokio::spawn(coordinate(shared, self.shards, stopped));
+        Ok(NatsBus {
+            bus,
+            counters,
+            stop,
+            coordinator: Some(coordinator),
+            acker: Some(acker),
+        })
+    }
+}
+
+/// A worker's bus, fed from JetStream: the same typed streams, handlers
+/// (`#[handler]`, extractors, the REST client as `Http`) and plugins as a
+/// shard host's bus, for events a [`NatsBridge`] published.
+///
+/// # Sharing the load, and order
+///
+/// Each shard is a partition with a durable consumer of its own
+/// (`<service>_<shard>`, filtering `<prefix>.evt.*.<shard>`). Workers of
+/// one service claim partitions through leases in the key-value bucket
+/// `<prefix>_workers`, each taking its fair share (the partitions over the
+/// live workers, rounded up) and giving up extras when workers join. A
+/// partition has one consumer process at a time and its events are posted
+/// in stream order, so the events of one guild (which one shard carries)
+/// reach the worker's bus in order, per type as on a shard host. A crashed
+/// worker's leases expire after [`lease_ttl`](NatsBusBuilder::lease_ttl)
+/// and its partitions move; what it had not acknowledged is delivered
+/// again after [`ack_wait`](NatsBusBuilder::ack_wait).
+///
+/// # At least once
+///
+/// An event is acknowledged once every handler of its type registered on
+/// the bus has returned `Ok` for it (events with no handler, read by
+/// streams only, once posted). If one fails (or panics), it is refused
+/// with a delay that doubles per delivery, and delivered again; its
+/// [`meta.attempt`](DispatchMeta::attempt) is then above 1, so handlers
+/// can be idempotent. After [`max_deliver`](NatsBusBuilder::max_deliver)
+/// deliveries it is posted as a [`DeadLetter`] and terminated.
+#[derive(Debug)]
+pub struct NatsBus {
+    bus: TypeMux,
+    counters: Arc<Counters>,
+    stop: watch::Sender<bool>,
+    /// Until closed.
+    coordinator: Option<JoinHandle<()>>,
+    acker: Option<JoinHandle<()>>,
+}
+
+impl Drop for NatsBus {
+    /// Leaves the service in the background, as [`close`](Self::close)
+    /// does but without waiting; events whose handlers are still running
+    /// are not acknowledged, and are delivered again.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(acker) = self.acker.take() {
+            acker.abort();
+        }
+    }
+}
+
+impl NatsBus {
+    /// A worker of `service` (a subject token: letters, digits, `-`, `_`)
+    /// for a bot of `shards` shards.
+    pub fn builder(
+        js: jetstream::Context,
+        service: impl Into<String>,
+        shards: u32,
+    ) -> NatsBusBuilder {
+        NatsBusBuilder {
+            js,
+            service: service.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            shards: shards.max(1),
+            bus: None,
+            registry: None,
+            events: None,
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+            nak_delay: Duration::from_secs(1),
+            max_ack_pending: 1024,
+            lease_ttl: Duration::from_secs(3),
+        }
+    }
+
+    /// The bus events are posted on: subscribe, add handlers and install
+    /// plugins here.
+    pub fn bus(&self) -> &TypeMux {
+        &self.bus
+    }
+
+    /// What the worker has done so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.counters.snapshot()
+    }
+
+    /// Leaves the service: stops consuming, releases its partitions to the
+    /// other workers, and returns the counts. Deliveries not yet
+    /// acknowledged are delivered again (to whoever takes the partition).
+    pub async fn close(mut self) -> WorkerStats {
+        let _ = self.stop.send(true);
+        if let Some(coordinator) = self.coordinator.take() {
+            let _ = coordinator.await;
+        }
+        if let Some(acker) = self.acker.take() {
+            acker.abort();
+        }
+        self.counters.snapshot()
+    }
+}
+
+/// What every task of one worker shares.
+struct Shared {
+    js: jetstream::Context,
+    kv: kv::Store,
+    bucket: String,
+    service: String,
+    prefix: String,
+    /// This worker.
+    id: String,
+    bus: TypeMux,
+    registry: Arc<EventRegistry>,
+    events: Option<BTreeSet<String>>,
+    max_deliver: i64,
+    ack_wait: Duration,
+    max_ack_pending: i64,
+    lease_ttl: Duration,
+    tracker: Arc<Tracker>,
+    done: mpsc::UnboundedSender<Report>,
+    counters: Arc<Counters>,
+}
+
+/// Counts handlers per type and forwards their calls' outcomes.
+struct Tracker {
+    handlers: Mutex<HashMap<TypeId, usize>>,
+    done: mpsc::UnboundedSender<Report>,
+}
+
+impl Tracker {
+    fn count(&self, event: TypeId) -> usize {
+        lock(&self.handlers).get(&event).copied().unwrap_or(0)
+    }
+}
+
+impl CallTracker for Tracker {
+    fn handler_added(&self, event: TypeId) {
+        *lock(&self.handlers).entry(event).or_default() += 1;
+    }
+
+    fn handler_removed(&self, event: TypeId) {
+        if let Some(n) = lock(&self.handlers).get_mut(&event) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    fn call_done(&self, key: usize, error: Option<&str>) {
+        let _ = self.done.send(Report::Done {
+            key,
+            error: error.map(str::to_owned),
+        });
+    }
+}
+
+/// What the acker is told, in order.
+enum Report {
+    /// A delivery was posted as the event at `key`; `handlers` calls will
+    /// report on it.
+    Posted {
+        key: usize,
+        handlers: usize,
+        delivery: Box<Delivery>,
+    },
+    /// One handler call on the event at `key` ended.
+    Done { key: usize, error: Option<String> },
+    /// A delivery that could not be decoded.
+    Undecodable {
+        delivery: Box<Delivery>,
+        error: String,
+    },
+}
+
+/// One delivery awaiting its handlers.
+struct Delivery {
+    message: jetstream::Message,
+    event_type: String,
+    meta: DispatchMeta,
+    session_id: String,
+    /// The delivery count.
+    attempt: i64,
+}
+
+/// An event awaiting its handlers' reports.
+struct Awaiting {
+    delivery: Box<Delivery>,
+    remaining: usize,
+    error: Option<String>,
+}
+
+/// Acknowledges, refuses or dead-letters each delivery once its handlers
+/// reported.
+async fn acker(
+    mut reports: mpsc::UnboundedReceiver<Report>,
+    counters: Arc<Counters>,
+    bus: TypeMux,
+    max_deliver: i64,
+    nak_delay: Duration,
+) {
+    let mut awaiting: HashMap<usize, Awaiting> = HashMap::new();
+    while let Some(report) = reports.recv().await {
+        let finished = match report {
+            Report::Posted {
+                key,
+                handlers: 0,
+                delivery,
+            } => {
+                let _ = key;
+                Some((delivery, None))
+            }
+            Report::Posted {
+                key,
+                handlers,
+                delivery,
+            } => {
+                awaiting.insert(
+                    key,
+                    Awaiting {
+                        delivery,
+                        remaining: handlers,
+                        error: None,
+                    },
+                );
+                None
+            }
+            Report::Done { key, error } => match awaiting.get_mut(&key) {
+                Some(entry) => {
+                    // A handler added while the event was posted may
+                    // report too.
+                    entry.remaining = entry.remaining.saturating_sub(1);
+                    if error.is_some() {
+                        entry.error = error;
+                    }
+                    if entry.remaining == 0 {
+                        awaiting
+                            .remove(&key)
+                            .map(|entry| (entry.delivery, entry.error))
+                    } else {
+                        None
+                    }
+                }
+                // A local event (an error report, a dead letter).
+                None => None,
+            },
+            Report::Undecodable { delivery, error } => {
+                // Delivering it again cannot help.
+                dead_letter(&bus, &counters, &delivery, error).await;
+                continue;
+            }
+        };
+        let Some((delivery, error)) = finished else {
+            continue;
+        };
+        match error {
+            None => {
+                if let Err(e) = delivery.message.ack().await {
+                    tracing::warn!(error = %e, "could not acknowledge an event");
+                }
+                Counters::add(&counters.acked);
+            }
+            Some(error) if delivery.attempt >= max_deliver => {
+                dead_letter(&bus, &counters, &delivery, error).await;
+            }
+            Some(_) => {
+                let doublings = u32::try_from(delivery.attempt.saturating_sub(1))
+                    .unwrap_or(16)
+                    .min(16);
+                let delay = nak_delay
+                    .saturating_mul(1 << doublings)
+                    .min(Duration::from_secs(60));
+                if let Err(e) = delivery.message.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "could not refuse an event");
+                }
+                Counters::add(&counters.naked);
+            }
+        }
+    }
+}
+
+/// Posts `delivery` as a [`DeadLetter`] and terminates it.
+async fn dead_letter(bus: &TypeMux, counters: &Counters, delivery: &Delivery, error: String) {
+    tracing::warn!(
+        event_type = %delivery.event_type,
+        shard = delivery.meta.shard.0,
+        seq = delivery.meta.seq.0,
+        %error,
+        "an event is a dead letter"
+    );
+    let letter = DeadLetter {
+        event_type: delivery.event_type.clone(),
+        meta: delivery.meta,
+        session_id: delivery.session_id.clone(),
+        data: String::from_utf8_lossy(&delivery.message.payload).into_owned(),
+        error,
+    };
+    let _ = bus.post(letter).await;
+    if let Err(e) = delivery.message.ack_with(AckKind::Term).await {
+        tracing::warn!(error = %e, "could not terminate a dead letter");
+    }
+    Counters::add(&counters.dead_letters);
+}
+
+/// Keeps this worker's membership and its fair share of partitions.
+async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<bool>) {
+    let member = format!("{}.member.{}", shared.service, shared.id);
+    let mut owned: HashMap<u32, (u64, watch::Sender<bool>, JoinHandle<()>)> = HashMap::new();
+    let tick = shared.lease_ttl / 3;
+    loop {
+        let _ = put_with_ttl(
+            &shared.js,
+            &shared.bucket,
+            &member,
+            id_value(&shared),
+            None,
+            shared.lease_ttl,
+        )
+        .await;
+        let members = count_members(&shared).await.max(1);
+        let fair = shards.div_ceil(u32::try_from(members).unwrap_or(u32::MAX)) as usize;
+        // Renew what is ours; a lease lost (expired and taken) stops its
+        // partition.
+        let ids: Vec<u32> = owned.keys().copied().collect();
+        for shard in ids {
+            let key = part_key(&shared, shard);
+            let revision = owned.get(&shard).map_or(0, |o| o.0);
+            match put_with_ttl(
+                &shared.js,
+                &shared.bucket,
+                &key,
+                id_value(&shared),
+                Some(revision),
+                shared.lease_ttl,
+            )
+            .await
+            {
+                Some(revision) => {
+                    if let Some(o) = owned.get_mut(&shard) {
+                        o.0 = revision;
+                    }
+                }
+                None => {
+                    if let Some((_, stop, task)) = owned.remove(&shard) {
+                        let _ = stop.send(true);
+                        let _ = task.await;
+                    }
+                }
+            }
+        }
+        // Give up extras when others joined.
+        while owned.len() > fair {
+            let Some(&shard) = owned.keys().max() else {
+                break;
+            };
+            release(&shared, shard, owned.remove(&shard)).await;
+        }
+        // Claim free partitions up to the fair share.
+        if owned.len() < fair {
+            for shard in 0..shards {
+                if owned.len() >= fair {
+                    break;
+                }
+                if owned.contains_key(&shard) {
+                    continue;
+                }
+                let key = part_key(&shared, shard);
+                let value = Bytes::from(shared.id.clone());
+                if let Ok(revision) = shared
+                    .kv
+                    .create_with_ttl(&key, value, shared.lease_ttl)
+                    .await
+                {
+                    let (stop, stopped) = watch::channel(false);
+                    let task = tokio::spawn(consume(shared.clone(), shard, stopped));
+                    owned.insert(shard, (revision, stop, task));
+                }
+            }
+        }
+        shared
+            .counters
+            .partitions
+            .store(owned.len() as u64, Ordering::Relaxed);
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    let shards: Vec<u32> = owned.keys().copied().collect();
+    for shard in shards {
+        release(&shared, shard, owned.remove(&shard)).await;
+    }
+    let _ = shared.kv.delete(&member).await;
+    shared.counters.partitions.store(0, Ordering::Relaxed);
+}
+
+/// Stops consuming `shard` and frees its lease.
+async fn release(
+    shared: &Shared,
+    shard: u32,
+    owned: Option<(u64, watch::Sender<bool>, JoinHandle<()>)>,
+) {
+    let Some((revision, stop, task)) = owned else {
+        return;
+    };
+    let _ = stop.send(true);
+    let _ = task.await;
+    let _ = shared
+        .kv
+        .delete_expect_revision(part_key(shared, shard), Some(revision))
+        .await;
+}
+
+/// This worker's id, as a lease's value.
+fn id_value(shared: &Shared) -> Bytes {
+    Bytes::from(shared.id.clone())
+}
+
+/// The lease key of `shard`'s partition.
+fn part_key(shared: &Shared, shard: u32) -> String {
+    format!("{}.part.{shard}", shared.service)
+}
+
+/// How many workers of the service are alive.
+async fn count_members(shared: &Shared) -> usize {
+    let prefix = format!("{}.member.", shared.service);
+    match shared.kv.keys().await {
+        Ok(keys) => {
+            keys.filter(|k| std::future::ready(k.as_ref().is_ok_and(|k| k.starts_with(&prefix))))
+                .count()
+                .await
+        }
+        Err(_) => 1,
+    }
+}
+
+/// Consumes `shard`'s partition until told to stop.
+async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool>) {
+    let stream_name = NatsBridge::stream_name(&shared.prefix);
+    let filter_subjects: Vec<String> = match &shared.events {
+        Some(types) => types
+            .iter()
+            .map(|t| NatsBridge::subject(&shared.prefix, t, shard))
+            .collect(),
+        None => vec![NatsBridge::subject(&shared.prefix, "*", shard)],
+    };
+    let name = format!("{}_{shard}", shared.service);
+    let config = consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some(format!(
+            "shardbus: service {}, shard {shard}",
+            shared.service
+        )),
+        deliver_policy: consumer::DeliverPolicy::All,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: shared.ack_wait,
+        max_deliver: shared.max_deliver,
+        max_ack_pending: shared.max_ack_pending,
+        filter_subjects,
+        ..Default::default()
+    };
+    loop {
+        let consumed = async {
+            let stream = shared.js.get_stream(&stream_name).await?;
+            let consumer: consumer::PullConsumer =
+                stream.get_or_create_consumer(&name, config.clone()).await?;
+            let mut messages = consumer.messages().await?;
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(message) => deliver(&shared, shard, message).await,
+                    Err(e) => tracing::debug!(shard, error = %e, "consumer stream"),
+                }
+            }
+            Ok::<_, async_nats::Error>(())
+        };
+        tokio::select! {
+            result = consumed => {
+                if let Err(e) = result {
+                    tracing::warn!(shard, error = %e, "consuming a partition failed: retrying");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Decodes one delivery and posts it on the bus, telling the acker.
+async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_owned())
+    };
+    // `<prefix>.evt.<TYPE>.<shard>`.
+    let event_type = message
+        .subject
+        .as_str()
+        .rsplit('.')
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let attempt = message.info().map_or(1, |info| info.delivered);
+    if attempt > 1 {
+        Counters::add(&shared.counters.redelivered);
+    }
+    let meta = DispatchMeta {
+        shard: ShardId(shard),
+        seq: Seq(header(HEADER_SEQ).and_then(|s| s.parse().ok()).unwrap_or(0)),
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+    };
+    let delivery = Box::new(Delivery {
+        event_type: event_type.clone(),
+        meta,
+        session_id: header(HEADER_SESSION).unwrap_or_default(),
+        attempt,
+        message,
+    });
+    let data = match std::str::from_utf8(&delivery.message.payload) {
+        Ok(data) => data.to_owned(),
+        Err(e) => {
+            let _ = shared.done.send(Report::Undecodable {
+                delivery,
+                error: format!("not UTF-8: {e}"),
+            });
+            return;
+        }
+    };
+    match shared
+        .registry
+        .decode_remote(&event_type, &data, meta, &shared.bus)
+    {
+        Ok(Some(remote)) => {
+            // Told before the post, so no handler's report can come first.
+            let handlers = shared.tracker.count(remote.type_id);
+            let _ = shared.done.send(Report::Posted {
+                key: remote.key,
+                handlers,
+                delivery,
+            });
+            if remote.post.await.is_err() {
+                tracing::debug!("the worker's bus is closed");
+            }
+        }
+        Ok(None) => {
+            let _ = shared.done.send(Report::Posted {
+                key: 0,
+                handlers: 0,
+                delivery,
+            });
+        }
+        Err(e) => {
+            let _ = shared.done.send(Report::Undecodable {
+                delivery,
+                error: format!("{event_type} does not decode: {e}"),
+            });
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Workers fed from NATS: a host (manager + bridge) on the sim publishes,
+//! `NatsBus` workers handle with ordinary handlers and streams. Acks after
+//! success, redeliveries marked, dead letters, and two workers sharing the
+//! shards with each shard's order kept.
+#![cfg(feature = "nats")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use common::gateway::{LIMIT, config, message, sim, test_config};
+use shardbus::model::MessageCreate;
+use shardbus::nats::{DeadLetter, NatsBridge, NatsBus};
+use shardbus::shard::Manager;
+use shardbus::{BoxError, State, TypeMux};
+use shardbus_sim::{GuildId, NatsServer, Sim, SimConfig};
+use tokio::time::timeout;
+
+async fn jetstream(server: &NatsServer) -> jetstream::Context {
+    jetstream::new(async_nats::connect(server.url()).await.unwrap())
+}
+
+/// A shard host: the sim's shards under a manager, bridged to NATS.
+struct Host {
+    sim: Sim,
+    manager: Manager,
+    bridge: NatsBridge,
+}
+
+async fn host(server: &NatsServer, shards: u32) -> Host {
+    let sim = sim(SimConfig {
+        shards,
+        guilds: 8,
+        ..test_config()
+    })
+    .await;
+    let manager = Manager::builder(config(&sim).shard(0, shards))
+        .identify_window(Duration::from_millis(100))
+        .build();
+    let bridge = NatsBridge::builder(jetstream(server).await)
+        .events(["MESSAGE_CREATE"])
+        .start(manager.bus())
+        .await
+        .unwrap();
+    manager.open().await.unwrap();
+    Host {
+        sim,
+        manager,
+        bridge,
+    }
+}
+
+impl Host {
+    /// Message `i` with `content` into a guild of shard `i % shards`.
+    fn send(&self, i: u64, content: &str) {
+        let shards = self.sim.config().shards;
+        let guild: GuildId = self
+            .sim
+            .guilds_for_shard((i % u64::from(shards)) as u32, shards)[0];
+        let mut data = message(i);
+        data["guild_id"] = serde_json::Value::String(guild.to_string());
+        data["content"] = serde_json::Value::String(content.to_owned());
+        assert_eq!(self.sim.dispatch(guild, "MESSAGE_CREATE", data), 1);
+    }
+
+    async fn stop(self) {
+        self.manager.close().await.unwrap();
+        self.bridge.close().await;
+        self.sim.shutdown().await;
+    }
+}
+
+/// One handled event: (content, shard, seq, attempt).
+type Handled = (String, u32, u64, u32);
+
+/// What handlers saw.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<Handled>>>);
+
+impl Seen {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+async fn record(msg: Arc<MessageCreate>, State(seen): State<Seen>) -> Result<(), BoxError> {
+    let m = &msg.meta;
+    seen.0
+        .lock()
+        .unwrap()
+        .push((msg.content.clone(), m.shard.0, m.seq.0, m.attempt));
+    Ok(())
+}
+
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    timeout(LIMIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+#[tokio::test]
+async fn a_worker_handles_bridged_events_and_acks_them_after_its_handlers() {
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 2).await;
+    let seen = Seen::default();
+    let worker = NatsBus::builder(jetstream(&server).await, "replies", 2)
+        .bus(TypeMux::new().with_state(seen.clone()))
+        .start()
+        .await
+        .unwrap();
+    let _handler = worker.bus().add_handler(record);
+    let mut stream = worker.bus().subscribe::<MessageCreate>();
+    for i in 0..20 {
+        host.send(i, &format!("m{i}"));
+    }
+    eventually("20 handled", || seen.len() == 20).await;
+    for _ in 0..20 {
+        let msg = timeout(LIMIT, stream.recv()).await.unwrap().unwrap();
+        assert!(msg.content.starts_with('m'));
+    }
+    eventually("20 acknowledged", || worker.stats().acked == 20).await;
+    let seen = seen.0.lock().unwrap().clone();
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    for (content, shard, seq, attempt) in &seen {
+        assert_eq!(*attempt, 1, "{content}: first delivery");
+        let i: u64 = content[1..].parse().unwrap();
+        assert_eq!(*shard, (i % 2) as u32);
+        let before = last.insert(*shard, *seq).unwrap_or(0);
+        assert!(*seq > before, "shard {shard} in seq order");
+    }
+    let stats = worker.close().await;
+    assert_eq!(
+        (stats.naked, stats.redelivered, stats.dead_letters),
+        (0, 0, 0)
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_failure_is_redelivered_marked_and_ends_as_a_dead_letter() {
+    async fn picky(msg: Arc<MessageCreate>, State(seen): State<Seen>) -> Result<(), BoxError> {
+        seen.0.lock().unwrap().push((
+            msg.content.clone(),
+            msg.meta.shard.0,
+            msg.meta.seq.0,
+            msg.meta.attempt,
+        ));
+        match msg.content.as_str() {
+            "bad" => Err("never works".into()),
+            "flaky" if msg.meta.attempt < 2 => Err("works the second time".into()),
+            _ => Ok(()),
+        }
+    }
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    let seen = Seen::default();
+    let worker = NatsBus::builder(jetstream(&server).await, "picky", 1)
+        .bus(TypeMux::new().with_state(seen.clone()))
+        .max_deliver(3)
+        .nak_delay(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let _handler = worker.bus().add_handler(picky);
+    let mut letters = worker.bus().subscribe::<DeadLetter>();
+    host.send(0, "flaky");
+    host.send(1, "bad");
+    host.send(2, "fine");
+    let letter = timeout(LIMIT, letters.recv()).await.unwrap().unwrap();
+    assert_eq!(letter.event_type, "MESSAGE_CREATE");
+    assert!(letter.error.contains("never works"), "{}", letter.error);
+    assert_eq!(letter.meta.attempt, 3);
+    let d: serde_json::Value = serde_json::from_str(&letter.data).unwrap();
+    assert_eq!(d["content"], "bad");
+    eventually("flaky and fine acknowledged", || worker.stats().acked == 2).await;
+    let seen = seen.0.lock().unwrap().clone();
+    let attempts = |content: &str| -> Vec<u32> {
+        seen.iter()
+            .filter(|s| s.0 == content)
+            .map(|s| s.3)
+            .collect()
+    };
+    assert_eq!(attempts("flaky"), [1, 2]);
+    assert_eq!(attempts("bad"), [1, 2, 3]);
+    assert_eq!(attempts("fine"), [1]);
+    let stats = worker.close().await;
+    assert_eq!(
+        (stats.naked, stats.redelivered, stats.dead_letters),
+        (3, 3, 1),
+        "{stats:?}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 4).await;
+    let (seen_a, seen_b) = (Seen::default(), Seen::default());
+    let worker = async |seen: &Seen| {
+        NatsBus::builder(jetstream(&server).await, "shared", 4)
+            .bus(TypeMux::new().with_state(seen.clone()))
+            .lease_ttl(Duration::from_secs(1))
+    };
+    let a = worker(&seen_a).await.start().await.unwrap();
+    let _ha = a.bus().add_handler(record);
+    eventually("a takes every shard", || a.stats().partitions == 4).await;
+    let b = worker(&seen_b).await.start().await.unwrap();
+    let _hb = b.bus().add_handler(record);
+    eventually("the shards shared", || {
+        a.stats().partitions == 2 && b.stats().partitions == 2
+    })
+    .await;
+    for i in 0..200 {
+        host.send(i, &format!("m{i}"));
+    }
+    eventually("200 handled", || seen_a.len() + seen_b.len() == 200).await;
+    let (seen_a, seen_b) = (
+        seen_a.0.lock().unwrap().clone(),
+        seen_b.0.lock().unwrap().clone(),
+    );
+    assert!(!seen_a.is_empty() && !seen_b.is_empty(), "both worked");
+    let mut owner = BTreeMap::new();
+    for (worker, seen) in [("a", &seen_a), ("b", &seen_b)] {
+        let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+        for (_, shard, seq, _) in seen {
+            assert_eq!(
+                *owner.entry(*shard).or_insert(worker),
+                worker,
+                "one worker per shard"
+            );
+            let before = last.insert(*shard, *seq).unwrap_or(0);
+            assert!(*seq > before, "shard {shard} in order");
+        }
+    }
+    let mut all: Vec<String> = seen_a.iter().chain(&seen_b).map(|s| s.0.clone()).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 200, "each once");
+
+    // A leaves: the other takes its shards and nothing is lost.
+    a.close().await;
+    eventually("b takes every shard", || b.stats().partitions == 4).await;
+    let before = b.stats().acked;
+    for i in 200..240 {
+        host.send(i, &format!("m{i}"));
+    }
+    eventually("the rest handled by b", || b.stats().acked >= before + 40).await;
+    b.close().await;
+    host.stop().await;
+}
