@@ -35,6 +35,8 @@ async fn host(server: &NatsServer, shards: u32) -> Host {
     let sim = sim(SimConfig {
         shards,
         guilds: 8,
+        // Room for user commands beside the heartbeats.
+        heartbeat_interval: Duration::from_secs(2),
         ..test_config()
     })
     .await;
@@ -255,5 +257,57 @@ async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
     }
     eventually("the rest handled by b", || b.stats().acked >= before + 40).await;
     b.close().await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn commands_reach_a_shard_through_the_host_that_runs_it() {
+    use shardbus::gateway::UpdatePresence;
+    use shardbus::nats::{CommandSendError, CommandServer, ShardCommand, ShardCommands};
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 2).await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let _server = CommandServer::serve(client.clone(), "shardbus", &host.manager)
+        .await
+        .unwrap();
+    let commands = ShardCommands::new(async_nats::connect(server.url()).await.unwrap());
+    let presence = ShardCommand::UpdatePresence(UpdatePresence {
+        status: "dnd".into(),
+        ..UpdatePresence::default()
+    });
+    commands.send(1, &presence).await.unwrap();
+    eventually("the presence on shard 1", || {
+        host.sim.log().connections_for_shard(1).any(|c| {
+            c.events.iter().any(|e| {
+                matches!(&e.kind, shardbus_sim::ClientEventKind::Command { op: 3, d } if d["status"] == "dnd")
+            })
+        })
+    })
+    .await;
+    assert!(
+        !host.sim.log().connections_for_shard(0).any(|c| c
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, shardbus_sim::ClientEventKind::Command { op: 3, .. }))),
+        "only shard 1 sent it"
+    );
+    // Nobody runs shard 7.
+    assert!(matches!(
+        commands.send(7, &presence).await,
+        Err(CommandSendError::NoHost(7))
+    ));
+    // Garbage gets a refusal, and the host keeps answering.
+    let reply = client
+        .request("shardbus.cmd.0", "{not json".into())
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a shard command")
+    );
+    commands.send(0, &presence).await.unwrap();
     host.stop().await;
 }

@@ -14,6 +14,10 @@
 //!   share the shards between them, and an event is acknowledged once its
 //!   handlers succeeded (at least once, with redeliveries marked and a
 //!   [`DeadLetter`] at the end).
+//! - [`ShardCommands`] sends presence updates, member requests and voice
+//!   states to a shard from anywhere, over request/reply on
+//!   `<prefix>.cmd.<shard>`; the [`CommandServer`] of the host that runs
+//!   the shard sends it and answers.
 //! - [`NatsIdentifyQueue`] paces identifies across every host of a bot:
 //!   one lease per rate-limit bucket in a key-value bucket, and the shared
 //!   daily budget of session starts.
@@ -26,11 +30,13 @@
 //! `shardbus_resume`, bucket `shardbus_identify`.
 
 mod bridge;
+mod command;
 mod identify;
 mod resume;
 mod worker;
 
 pub use bridge::{BridgeBuilder, BridgeStats, NatsBridge};
+pub use command::{CommandSendError, CommandServer, ShardCommand, ShardCommands, command_subject};
 pub use identify::NatsIdentifyQueue;
 pub use resume::{RESUME_TTL, ResumeState, ResumeStore};
 pub use worker::{DeadLetter, NatsBus, NatsBusBuilder, WorkerStats};
@@ -81,6 +87,14 @@ pub enum NatsError {
         key: String,
         /// Why.
         source: serde_json::Error,
+    },
+    /// A subject could not be subscribed to.
+    #[error("subscribe to {subject}: {source}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// Why.
+        source: BoxError,
     },
     /// The prefix is not a valid subject token or stream name.
     #[error("invalid prefix {0:?}: use letters, digits, '-' and '_'")]
