@@ -91,14 +91,37 @@ impl NatsServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Kills the server (as `kill -9` would) and starts it again on the
-    /// same port with the same store, so streams, consumers and key-value
-    /// buckets survive as they do on a real restart.
+    /// Stops the server as an operator would (SIGTERM: it shuts down
+    /// cleanly, writing its state) and starts it again on the same port
+    /// with the same store, so streams, consumers and key-value buckets
+    /// survive.
     ///
     /// # Errors
     ///
     /// As for [`start`](Self::start).
     pub fn restart(&mut self) -> Result<(), NatsServerError> {
+        if let Some(mut child) = self.child.take() {
+            let terminated = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !terminated {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+        self.spawn(Some(self.port))
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and starts it again on
+    /// the same port with the same store. JetStream may then have lost its
+    /// last acknowledgements, and deliver those events again as first
+    /// deliveries.
+    ///
+    /// # Errors
+    ///
+    /// As for [`start`](Self::start).
+    pub fn crash_and_restart(&mut self) -> Result<(), NatsServerError> {
         self.kill();
         self.spawn(Some(self.port))
     }
@@ -244,6 +267,10 @@ mod tests {
         server.restart().unwrap();
         assert_eq!(server.port(), port);
         assert_ne!(server.pid(), first);
+        let second = server.pid();
+        server.crash_and_restart().unwrap();
+        assert_eq!(server.port(), port);
+        assert_ne!(server.pid(), second);
         let dir = server.dir.clone();
         drop(server);
         assert!(!dir.exists());

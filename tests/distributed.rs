@@ -1,0 +1,354 @@
+//! The whole distributed bot in real processes: two `distributed-host`
+//! processes (shards 0–1 and 2–3 of 4) on one sim, two
+//! `distributed-worker` processes of one service, and 10,000
+//! MESSAGE_CREATE. On the way, one host is killed with SIGKILL and
+//! started again, one worker is killed with SIGKILL and replaced, and the
+//! NATS server is restarted.
+//!
+//! Asserted: every message was handled (0 lost); a message handled twice
+//! was delivered more than once (its attempt is above 1); the restarted
+//! host resumed its shards (the sim logged Resumes and no new Identify);
+//! no identify window was violated across the hosts.
+#![cfg(feature = "nats")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::gateway::{message, sim, test_config};
+use shardbus_sim::{NatsServer, ResumeOutcome, Sim, SimConfig};
+
+const MESSAGES: u64 = 10_000;
+/// Generous: a loaded machine is slow, never wrong.
+const READY: Duration = Duration::from_secs(120);
+
+/// An example binary, built beside the tests by `cargo test --features nats`.
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test --features nats` builds it",
+        path.display()
+    );
+    path
+}
+
+/// A child process whose stdout lines arrive on a channel.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(name: &str, bin: &str, args: &[String], token: &str) -> Self {
+        let mut child = Command::new(example(bin))
+            .args(args)
+            .env("DISCORD_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self {
+            name: name.to_owned(),
+            child,
+            lines,
+        }
+    }
+
+    /// Waits for a line containing `what`.
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + READY;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("{}: no {what:?} line: {e}", self.name),
+            }
+        }
+    }
+
+    /// SIGKILL: no chance to save or close anything.
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for it to exit; its last line.
+    fn stop(mut self) -> String {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: not applicable (no unsafe): `kill` is run as a command.
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{} exited with {status}", self.name);
+        let mut last = String::new();
+        while let Ok(line) = self.lines.try_recv() {
+            last = line;
+        }
+        last
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every handled event in the workers' logs: message id -> attempts.
+fn handled(logs: &[PathBuf]) -> BTreeMap<u64, Vec<u32>> {
+    let mut seen: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for log in logs {
+        let Ok(text) = std::fs::read_to_string(log) else {
+            continue;
+        };
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            // A line cut short by SIGKILL is incomplete; its event was not
+            // acknowledged, so it is delivered again.
+            if let [id, _shard, _seq, attempt] = fields[..]
+                && let (Ok(id), Ok(attempt)) = (id.parse(), attempt.parse())
+            {
+                seen.entry(id).or_default().push(attempt);
+            }
+        }
+    }
+    seen
+}
+
+fn host_args(nats: &str, sim: &Sim, shards: &str) -> Vec<String> {
+    [
+        "--nats",
+        nats,
+        "--api",
+        &format!("{}/api/v10", sim.http_url()),
+        "--shards",
+        shards,
+        "--total",
+        "4",
+        "--identify-window-ms",
+        "250",
+        "--save-every",
+        "20",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn worker_args(nats: &str, sim: &Sim, log: &Path) -> Vec<String> {
+    [
+        "--nats",
+        nats,
+        "--api",
+        &format!("{}/api/v10", sim.http_url()),
+        "--total",
+        "4",
+        "--service",
+        "svc",
+        "--lease-s",
+        "1",
+        "--ack-wait-s",
+        "5",
+        "--log",
+        &log.display().to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_and_workers_survive_kills_and_a_nats_restart_without_losing_an_event() {
+    let mut server = NatsServer::start().unwrap();
+    let nats = server.url();
+    let sim = sim(SimConfig {
+        shards: 4,
+        guilds: 16,
+        max_concurrency: 1,
+        identify_window: Duration::from_millis(250),
+        heartbeat_interval: Duration::from_secs(1),
+        resume_window: Duration::from_secs(120),
+        replay_buffer: 20_000,
+        ..test_config()
+    })
+    .await;
+    let token = sim.token().to_owned();
+    let dir = std::env::temp_dir().join(format!("shardbus-distributed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let logs: Vec<PathBuf> = (1..=3)
+        .map(|n| dir.join(format!("worker{n}.log")))
+        .collect();
+
+    let worker1 = Proc::spawn(
+        "worker 1",
+        "distributed-worker",
+        &worker_args(&nats, &sim, &logs[0]),
+        &token,
+    );
+    let worker2 = Proc::spawn(
+        "worker 2",
+        "distributed-worker",
+        &worker_args(&nats, &sim, &logs[1]),
+        &token,
+    );
+    worker1.wait_for("worker ready");
+    worker2.wait_for("worker ready");
+    let host1 = Proc::spawn(
+        "host 1",
+        "distributed-host",
+        &host_args(&nats, &sim, "0..2"),
+        &token,
+    );
+    let host2 = Proc::spawn(
+        "host 2",
+        "distributed-host",
+        &host_args(&nats, &sim, "2..4"),
+        &token,
+    );
+    host1.wait_for("host ready");
+    host2.wait_for("host ready");
+    assert_eq!(sim.log().ready_identifies().count(), 4);
+
+    let guilds = sim.guild_ids();
+    let mut host1 = Some(host1);
+    let mut worker1 = Some(worker1);
+    let mut worker3 = None;
+    for i in 0..MESSAGES {
+        let guild = guilds[(i % guilds.len() as u64) as usize];
+        let mut data = message(i);
+        data["guild_id"] = serde_json::Value::String(guild.to_string());
+        assert_eq!(
+            sim.dispatch(guild, "MESSAGE_CREATE", data),
+            1,
+            "message {i}"
+        );
+        if i % 250 == 249 {
+            // Let it flow rather than all sit in the sim's buffers.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match i {
+            2_500 => {
+                host1.take().unwrap().kill9();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let again = Proc::spawn(
+                    "host 1 again",
+                    "distributed-host",
+                    &host_args(&nats, &sim, "0..2"),
+                    &token,
+                );
+                let ready = again.wait_for("host ready");
+                assert!(ready.contains("resuming 2"), "{ready}");
+                host1 = Some(again);
+            }
+            5_000 => {
+                worker1.take().unwrap().kill9();
+                worker3 = Some(Proc::spawn(
+                    "worker 3",
+                    "distributed-worker",
+                    &worker_args(&nats, &sim, &logs[2]),
+                    &token,
+                ));
+            }
+            7_500 => server.restart().unwrap(),
+            _ => {}
+        }
+    }
+    if let Some(worker3) = &worker3 {
+        worker3.wait_for("worker ready");
+    }
+
+    // Every message handled, however long the redeliveries take.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let seen = loop {
+        let seen = handled(&logs);
+        if seen.len() as u64 >= MESSAGES || Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let missing: Vec<u64> = (0..MESSAGES)
+        .map(|i| 1000 + i)
+        .filter(|id| !seen.contains_key(id))
+        .collect();
+    let duplicated: Vec<(&u64, &Vec<u32>)> = seen.iter().filter(|(_, a)| a.len() > 1).collect();
+    let redelivered = seen.values().flatten().filter(|a| **a > 1).count();
+    let js = async_nats::jetstream::new(async_nats::connect(&nats).await.unwrap());
+    let stored = js
+        .get_stream("shardbus_events")
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap()
+        .state
+        .messages;
+    println!("stream holds {stored} messages");
+    let log = sim.log();
+    let resumed = log
+        .resumes
+        .iter()
+        .filter(|r| matches!(r.outcome, ResumeOutcome::Resumed { .. }))
+        .count();
+    println!(
+        "dispatched {MESSAGES}, handled {} distinct, lost {}, handled twice or more {}, \
+         redeliveries handled {redelivered}, resumes {resumed}, identifies {}, window violations {}",
+        seen.len(),
+        missing.len(),
+        duplicated.len(),
+        log.ready_identifies().count(),
+        log.bucket_violations.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "lost: {:?}",
+        &missing[..missing.len().min(20)]
+    );
+    for (id, attempts) in &duplicated {
+        assert!(
+            attempts.iter().any(|a| *a > 1),
+            "message {id} handled {attempts:?}: a duplicate on a first delivery"
+        );
+    }
+    assert!(resumed >= 2, "the restarted host resumed both its shards");
+    assert_eq!(log.ready_identifies().count(), 4, "nobody identified again");
+    assert!(
+        log.bucket_violations.is_empty(),
+        "{:?}",
+        log.bucket_violations
+    );
+    drop(log);
+
+    for host in [host1.take().unwrap(), host2] {
+        let last = host.stop();
+        assert!(last.contains("host stopped"), "{last}");
+    }
+    for worker in [worker2].into_iter().chain(worker3) {
+        let last = worker.stop();
+        assert!(last.contains("worker stopped"), "{last}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    sim.shutdown().await;
+}
