@@ -10,18 +10,21 @@ pub mod metrics;
 pub mod model;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "gateway")]
 pub mod shard;
 pub mod state;
 
 mod boxed;
 mod logging;
 mod loom;
+#[cfg(feature = "gateway")]
 mod session;
 mod sync;
 mod tls;
 
 pub use boxed::{BoxError, BoxFuture};
 pub use logging::bridge_log;
+#[cfg(feature = "gateway")]
 pub use session::Session;
 
 pub use bus::{

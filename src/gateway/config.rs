@@ -1,5 +1,9 @@
 //! How a shard connects: token, intents, shard, URL, events, compression.
 
+// Compiled without feature `gateway` for its public types; the rest
+// serves the connection.
+#![cfg_attr(not(feature = "gateway"), allow(dead_code))]
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +14,7 @@ use super::hook::DispatchHook;
 use super::identify::{IdentifyProperties, Intents, Token};
 use super::queue::{IdentifyQueue, LocalIdentifyQueue};
 use super::registry::EventRegistry;
-use super::runner::ResumeInfo;
-use crate::model::ShardId;
+use crate::model::{Seq, SessionId, ShardId};
 
 /// Discord's gateway.
 pub const DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";
@@ -65,6 +68,22 @@ pub struct GatewayConfig {
     pub(crate) hello_timeout: Duration,
     /// A session to resume instead of identifying.
     pub(crate) resume: Option<ResumeInfo>,
+}
+
+/// What a session needs to resume: from Ready, and the last sequence
+/// number received.
+///
+/// [`ShardHandle::session`](super::ShardHandle::session) reads a running
+/// shard's; [`GatewayConfig::resume`] starts a shard by resuming one (a
+/// session kept across a restart of the process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeInfo {
+    /// The session's id, from Ready.
+    pub session_id: SessionId,
+    /// Where to resume it (`resume_gateway_url` from Ready).
+    pub resume_url: String,
+    /// The last sequence number received: a resume replays what follows.
+    pub seq: Seq,
 }
 
 impl GatewayConfig {

@@ -1,5 +1,9 @@
 //! Gateway payload framing: reading `{op, d, s, t}` and writing commands.
 
+// Compiled without feature `gateway` for its public types; the rest
+// serves the connection.
+#![cfg_attr(not(feature = "gateway"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 

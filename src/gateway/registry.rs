@@ -1,5 +1,9 @@
 //! Decoding dispatches into their registered types, and posting them.
 
+// A shard decodes through `decode` (feature `gateway`), a NATS worker
+// through `decode_remote` (feature `nats`); a build may have one of them.
+#![cfg_attr(not(all(feature = "gateway", feature = "nats")), allow(dead_code))]
+
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
@@ -85,7 +89,6 @@ type WantedFn = fn(&TypeMux) -> bool;
 type RemoteFn = fn(&str, DispatchMeta, &TypeMux) -> Result<RemotePost, serde_json::Error>;
 
 /// The post of a dispatch that came from a broker, not a shard.
-#[cfg_attr(not(feature = "nats"), allow(dead_code))]
 pub(crate) struct RemotePost {
     /// The post to await.
     pub(crate) post: PostFuture,
@@ -118,7 +121,6 @@ struct Entry {
     /// The model type, for a [`DispatchHook`].
     type_id: TypeId,
     /// Decodes and posts a broker's copy.
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     remote: RemoteFn,
 }
 
@@ -224,7 +226,6 @@ impl EventRegistry {
     /// post (even with no subscriber: the caller tracks it); `None` for a
     /// type with no registered model and no [`UnknownDispatch`]
     /// subscriber.
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn decode_remote(
         &self,
         event_type: &str,

@@ -23,24 +23,10 @@ use super::registry::PostFuture;
 use super::shard::{Control, Counters, ShardState};
 use super::stage::{ShardStage, Stage};
 use crate::bus::TypeMux;
-use crate::model::{Seq, SessionId};
-use crate::sync::lock;
+use crate::model::Seq;
 
-/// What a session needs to resume: from Ready, and the last sequence
-/// number received.
-///
-/// [`ShardHandle::session`](super::ShardHandle::session) reads a running
-/// shard's; [`GatewayConfig::resume`] starts a shard by resuming one (a
-/// session kept across a restart of the process).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResumeInfo {
-    /// The session's id, from Ready.
-    pub session_id: SessionId,
-    /// Where to resume it (`resume_gateway_url` from Ready).
-    pub resume_url: String,
-    /// The last sequence number received: a resume replays what follows.
-    pub seq: Seq,
-}
+pub(crate) use super::config::ResumeInfo;
+use crate::sync::lock;
 
 /// How one connection ended.
 #[derive(Debug)]

@@ -232,12 +232,12 @@ impl NatsBridge {
 
     /// The stream of `prefix`: `<prefix>_events`.
     pub fn stream_name(prefix: &str) -> String {
-        format!("{prefix}_events")
+        super::stream_name(prefix)
     }
 
     /// The subject of a dispatch: `<prefix>.evt.<event_type>.<shard>`.
     pub fn subject(prefix: &str, event_type: &str, shard: u32) -> String {
-        format!("{prefix}.evt.{event_type}.{shard}")
+        super::event_subject(prefix, event_type, shard)
     }
 
     /// The message id of a dispatch: `<shard>:<session_id>:<seq>`.

@@ -5,14 +5,11 @@ use std::time::Duration;
 
 use async_nats::Client;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
 
-use super::{DEFAULT_PREFIX, NatsError, check_prefix};
+use super::DEFAULT_PREFIX;
 use crate::bus::BoxError;
 use crate::gateway::{RequestGuildMembers, UpdatePresence, UpdateVoiceState};
-use crate::shard::Manager;
 
 /// A command for a shard to send on its gateway connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,73 +133,93 @@ impl ShardCommands {
     }
 }
 
-/// Answers commands for the shards a host runs (`<prefix>.cmd.<shard>`
-/// for each shard of the manager's range); stops when dropped or closed.
-#[derive(Debug)]
-pub struct CommandServer {
-    tasks: Vec<JoinHandle<()>>,
-}
+/// The host's side, with the shard manager (feature `gateway`).
+#[cfg(feature = "gateway")]
+mod server {
+    use async_nats::Client;
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use tokio::task::JoinHandle;
 
-impl CommandServer {
-    /// Serves commands for `manager`'s shards under `prefix`.
-    ///
-    /// # Errors
-    ///
-    /// [`NatsError::Prefix`] for a bad prefix; [`NatsError::Subscribe`] if
-    /// a subject cannot be subscribed to.
-    pub async fn serve(client: Client, prefix: &str, manager: &Manager) -> Result<Self, NatsError> {
-        check_prefix(prefix)?;
-        let mut tasks = Vec::new();
-        for shard in manager.range() {
-            let subject = command_subject(prefix, shard);
-            let mut requests =
-                client
-                    .subscribe(subject.clone())
-                    .await
-                    .map_err(|e| NatsError::Subscribe {
-                        subject,
-                        source: Box::new(e),
-                    })?;
-            let (client, manager) = (client.clone(), manager.clone());
-            tasks.push(tokio::spawn(async move {
-                while let Some(request) = requests.next().await {
-                    let Some(reply) = request.reply else {
-                        continue;
-                    };
-                    let error = run(&manager, shard, &request.payload).await.err();
-                    let answer = serde_json::to_vec(&Answer { error }).unwrap_or_default();
-                    if let Err(e) = client.publish(reply, Bytes::from(answer)).await {
-                        tracing::debug!(shard, error = %e, "could not answer a command");
+    use super::{Answer, ShardCommand, command_subject};
+    use crate::nats::{NatsError, check_prefix};
+    use crate::shard::Manager;
+
+    /// Answers commands for the shards a host runs (`<prefix>.cmd.<shard>`
+    /// for each shard of the manager's range); stops when dropped or closed.
+    #[derive(Debug)]
+    pub struct CommandServer {
+        tasks: Vec<JoinHandle<()>>,
+    }
+
+    impl CommandServer {
+        /// Serves commands for `manager`'s shards under `prefix`.
+        ///
+        /// # Errors
+        ///
+        /// [`NatsError::Prefix`] for a bad prefix; [`NatsError::Subscribe`] if
+        /// a subject cannot be subscribed to.
+        pub async fn serve(
+            client: Client,
+            prefix: &str,
+            manager: &Manager,
+        ) -> Result<Self, NatsError> {
+            check_prefix(prefix)?;
+            let mut tasks = Vec::new();
+            for shard in manager.range() {
+                let subject = command_subject(prefix, shard);
+                let mut requests =
+                    client
+                        .subscribe(subject.clone())
+                        .await
+                        .map_err(|e| NatsError::Subscribe {
+                            subject,
+                            source: Box::new(e),
+                        })?;
+                let (client, manager) = (client.clone(), manager.clone());
+                tasks.push(tokio::spawn(async move {
+                    while let Some(request) = requests.next().await {
+                        let Some(reply) = request.reply else {
+                            continue;
+                        };
+                        let error = run(&manager, shard, &request.payload).await.err();
+                        let answer = serde_json::to_vec(&Answer { error }).unwrap_or_default();
+                        if let Err(e) = client.publish(reply, Bytes::from(answer)).await {
+                            tracing::debug!(shard, error = %e, "could not answer a command");
+                        }
                     }
-                }
-            }));
+                }));
+            }
+            Ok(Self { tasks })
         }
-        Ok(Self { tasks })
+
+        /// Stops answering.
+        pub fn close(self) {}
     }
 
-    /// Stops answering.
-    pub fn close(self) {}
-}
-
-impl Drop for CommandServer {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+    impl Drop for CommandServer {
+        fn drop(&mut self) {
+            for task in &self.tasks {
+                task.abort();
+            }
         }
+    }
+
+    /// Sends the command in `payload` on `shard`; why not, if it was not.
+    async fn run(manager: &Manager, shard: u32, payload: &[u8]) -> Result<(), String> {
+        let command: ShardCommand =
+            serde_json::from_slice(payload).map_err(|e| format!("not a shard command: {e}"))?;
+        let handle = manager
+            .shard(shard)
+            .ok_or_else(|| format!("shard {shard} is not running here"))?;
+        let sent = match &command {
+            ShardCommand::UpdatePresence(p) => handle.update_presence(p).await,
+            ShardCommand::RequestGuildMembers(r) => handle.request_guild_members(r).await,
+            ShardCommand::UpdateVoiceState(v) => handle.update_voice_state(v).await,
+        };
+        sent.map_err(|e| e.to_string())
     }
 }
 
-/// Sends the command in `payload` on `shard`; why not, if it was not.
-async fn run(manager: &Manager, shard: u32, payload: &[u8]) -> Result<(), String> {
-    let command: ShardCommand =
-        serde_json::from_slice(payload).map_err(|e| format!("not a shard command: {e}"))?;
-    let handle = manager
-        .shard(shard)
-        .ok_or_else(|| format!("shard {shard} is not running here"))?;
-    let sent = match &command {
-        ShardCommand::UpdatePresence(p) => handle.update_presence(p).await,
-        ShardCommand::RequestGuildMembers(r) => handle.request_guild_members(r).await,
-        ShardCommand::UpdateVoiceState(v) => handle.update_voice_state(v).await,
-    };
-    sent.map_err(|e| e.to_string())
-}
+#[cfg(feature = "gateway")]
+pub use server::CommandServer;

@@ -29,14 +29,18 @@
 //! prefix (`shardbus` by default): stream `shardbus_events`, bucket
 //! `shardbus_resume`, bucket `shardbus_identify`.
 
+#[cfg(feature = "gateway")]
 mod bridge;
 mod command;
 mod identify;
 mod resume;
 mod worker;
 
+#[cfg(feature = "gateway")]
 pub use bridge::{BridgeBuilder, BridgeStats, NatsBridge};
-pub use command::{CommandSendError, CommandServer, ShardCommand, ShardCommands, command_subject};
+#[cfg(feature = "gateway")]
+pub use command::CommandServer;
+pub use command::{CommandSendError, ShardCommand, ShardCommands, command_subject};
 pub use identify::NatsIdentifyQueue;
 pub use resume::{RESUME_TTL, ResumeState, ResumeStore};
 pub use worker::{DeadLetter, NatsBus, NatsBusBuilder, WorkerStats};
@@ -163,6 +167,16 @@ async fn put_with_ttl(
 fn ceil_secs(d: Duration) -> Duration {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     Duration::from_secs(secs.max(1))
+}
+
+/// The stream of `prefix`: `<prefix>_events`.
+pub fn stream_name(prefix: &str) -> String {
+    format!("{prefix}_events")
+}
+
+/// The subject of a dispatch: `<prefix>.evt.<event_type>.<shard>`.
+pub fn event_subject(prefix: &str, event_type: &str, shard: u32) -> String {
+    format!("{prefix}.evt.{event_type}.{shard}")
 }
 
 /// Checks `prefix` can name subjects, a stream and buckets.

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
@@ -11,10 +10,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{NatsError, check_prefix, key_value};
-use crate::gateway::{GatewayConfig, ResumeInfo};
+use crate::gateway::ResumeInfo;
 use crate::model::{Seq, SessionId};
-use crate::shard::Manager;
-use crate::sync::lock;
 
 /// How long a saved session is kept by default: Discord does not say how
 /// long a session stays resumable; past a few minutes a resume is likely
@@ -48,7 +45,7 @@ impl ResumeState {
         }
     }
 
-    /// What [`GatewayConfig::resume`] takes.
+    /// What [`GatewayConfig::resume`](crate::gateway::GatewayConfig::resume) takes.
     pub fn info(&self) -> ResumeInfo {
         ResumeInfo {
             session_id: self.session_id.clone(),
@@ -216,12 +213,22 @@ impl ResumeStore {
             .map_err(|e| self.failed(e))
     }
 
+    #[cfg(feature = "gateway")]
     /// A [`new_shard`](crate::shard::ManagerBuilder::new_shard) hook that
     /// starts each shard of `kept` by resuming its session. Each session is
     /// used once: a shard set made later (a rescale) identifies.
     pub fn resume_hook(
         kept: HashMap<u32, ResumeInfo>,
-    ) -> impl Fn(&Manager, GatewayConfig) -> GatewayConfig + Send + Sync + 'static {
+    ) -> impl Fn(
+        &crate::shard::Manager,
+        crate::gateway::GatewayConfig,
+    ) -> crate::gateway::GatewayConfig
+    + Send
+    + Sync
+    + 'static {
+        use std::sync::{Arc, Mutex};
+
+        use crate::sync::lock;
         let kept = Arc::new(Mutex::new(kept));
         move |_, config| match lock(&kept).remove(&config.shard_id().0) {
             Some(session) => config.resume(session),

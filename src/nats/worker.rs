@@ -13,7 +13,6 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::bridge::NatsBridge;
 use super::{
     DEFAULT_PREFIX, HEADER_SEQ, HEADER_SESSION, NatsError, check_prefix, key_value, put_with_ttl,
 };
@@ -230,7 +229,7 @@ impl NatsBusBuilder {
 
 /// A worker's bus, fed from JetStream: the same typed streams, handlers
 /// (`#[handler]`, extractors, the REST client as `Http`) and plugins as a
-/// shard host's bus, for events a [`NatsBridge`] published.
+/// shard host's bus, for events a `NatsBridge` published.
 ///
 /// # Sharing the load, and order
 ///
@@ -660,13 +659,13 @@ async fn count_members(shared: &Shared) -> usize {
 
 /// Consumes `shard`'s partition until told to stop.
 async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool>) {
-    let stream_name = NatsBridge::stream_name(&shared.prefix);
+    let stream_name = super::stream_name(&shared.prefix);
     let filter_subjects: Vec<String> = match &shared.events {
         Some(types) => types
             .iter()
-            .map(|t| NatsBridge::subject(&shared.prefix, t, shard))
+            .map(|t| super::event_subject(&shared.prefix, t, shard))
             .collect(),
-        None => vec![NatsBridge::subject(&shared.prefix, "*", shard)],
+        None => vec![super::event_subject(&shared.prefix, "*", shard)],
     };
     let name = format!("{}_{shard}", shared.service);
     let config = consumer::pull::Config {
