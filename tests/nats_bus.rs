@@ -210,7 +210,9 @@ async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
     let worker = async |seen: &Seen| {
         NatsBus::builder(jetstream(&server).await, "shared", 4)
             .bus(TypeMux::new().with_state(seen.clone()))
-            .lease_ttl(Duration::from_secs(1))
+            // Long enough that a loaded machine never lets a lease lapse
+            // mid-test (a leaving worker releases its own at once).
+            .lease_ttl(Duration::from_secs(3))
     };
     let a = worker(&seen_a).await.start().await.unwrap();
     let _ha = a.bus().add_handler(record);
