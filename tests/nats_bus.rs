@@ -313,3 +313,36 @@ async fn commands_reach_a_shard_through_the_host_that_runs_it() {
     commands.send(0, &presence).await.unwrap();
     host.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_that_does_not_decode_is_a_dead_letter_and_the_worker_goes_on() {
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    let seen = Seen::default();
+    let worker = NatsBus::builder(jetstream(&server).await, "strict", 1)
+        .bus(TypeMux::new().with_state(seen.clone()))
+        .start()
+        .await
+        .unwrap();
+    let _handler = worker.bus().add_handler(record);
+    let mut letters = worker.bus().subscribe::<DeadLetter>();
+    // Not a message object, and not even JSON, on the bridge's subject.
+    let js = jetstream(&server).await;
+    for garbage in ["{\"id\": 5", "[1, 2]"] {
+        js.publish("shardbus.evt.MESSAGE_CREATE.0", garbage.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        let letter = timeout(LIMIT, letters.recv()).await.unwrap().unwrap();
+        assert!(letter.error.contains("does not decode"), "{}", letter.error);
+        assert_eq!(letter.meta.attempt, 1, "not delivered again first");
+    }
+    host.send(0, "after");
+    eventually("the next event handled", || seen.len() == 1).await;
+    let stats = worker.close().await;
+    assert_eq!((stats.dead_letters, stats.acked), (2, 1), "{stats:?}");
+    host.stop().await;
+}
