@@ -744,20 +744,15 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
         attempt,
         message,
     });
-    let data = match std::str::from_utf8(&delivery.message.payload) {
-        Ok(data) => data.to_owned(),
-        Err(e) => {
-            let _ = shared.done.send(Report::Undecodable {
-                delivery,
-                error: format!("not UTF-8: {e}"),
-            });
-            return;
-        }
+    // Decoded from the payload in place; the decode owns what it posts.
+    let decoded = match std::str::from_utf8(&delivery.message.payload) {
+        Ok(data) => shared
+            .registry
+            .decode_remote(&event_type, data, meta, &shared.bus)
+            .map_err(|e| format!("{event_type} does not decode: {e}")),
+        Err(e) => Err(format!("not UTF-8: {e}")),
     };
-    match shared
-        .registry
-        .decode_remote(&event_type, &data, meta, &shared.bus)
-    {
+    match decoded {
         Ok(Some(remote)) => {
             // Told before the post, so no handler's report can come first.
             let handlers = shared.tracker.count(remote.type_id);
@@ -777,11 +772,8 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
                 delivery,
             });
         }
-        Err(e) => {
-            let _ = shared.done.send(Report::Undecodable {
-                delivery,
-                error: format!("{event_type} does not decode: {e}"),
-            });
+        Err(error) => {
+            let _ = shared.done.send(Report::Undecodable { delivery, error });
         }
     }
 }
