@@ -12,21 +12,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use common::gateway::{LIMIT, Msg, config, message, sim, test_config};
+use common::nats::jetstream;
 use futures::StreamExt;
 use shardbus::nats::{NatsBridge, ResumeState, ResumeStore};
 use shardbus::shard::Manager;
 use shardbus_sim::{GuildId, NatsServer, Sim, SimConfig};
 use tokio::time::timeout;
-
-/// A JetStream context on `server`, reconnecting quickly after a restart.
-async fn jetstream(server: &NatsServer) -> jetstream::Context {
-    let client = async_nats::ConnectOptions::new()
-        .reconnect_delay_callback(|_| Duration::from_millis(50))
-        .connect(server.url())
-        .await
-        .unwrap();
-    jetstream::new(client)
-}
 
 async fn sim_with(shards: u32) -> Sim {
     sim(SimConfig {

@@ -11,18 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream;
-use common::gateway::{LIMIT, config, message, sim, test_config};
+use common::gateway::{LIMIT, config, eventually, message, sim, test_config};
+use common::nats::jetstream;
 use shardbus::model::MessageCreate;
 use shardbus::nats::{DeadLetter, NatsBridge, NatsBus};
 use shardbus::shard::Manager;
 use shardbus::{BoxError, State, TypeMux};
 use shardbus_sim::{GuildId, NatsServer, Sim, SimConfig};
 use tokio::time::timeout;
-
-async fn jetstream(server: &NatsServer) -> jetstream::Context {
-    jetstream::new(async_nats::connect(server.url()).await.unwrap())
-}
 
 /// A shard host: the sim's shards under a manager, bridged to NATS.
 struct Host {
@@ -96,16 +92,6 @@ async fn record(msg: Arc<MessageCreate>, State(seen): State<Seen>) -> Result<(),
         .unwrap()
         .push((msg.content.clone(), m.shard.0, m.seq.0, m.attempt));
     Ok(())
-}
-
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    timeout(LIMIT, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 #[tokio::test]

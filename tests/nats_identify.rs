@@ -14,8 +14,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream;
 use common::gateway::{config, sim, test_config};
+use common::nats::jetstream;
 use shardbus::gateway::IdentifyQueue;
 use shardbus::model::{SessionStartLimit, ShardId};
 use shardbus::nats::NatsIdentifyQueue;
@@ -25,13 +25,8 @@ use tokio::time::{Instant, timeout};
 
 const WINDOW: Duration = Duration::from_secs(1);
 
-/// A fresh connection's JetStream context: one per simulated host.
-async fn host(server: &NatsServer) -> jetstream::Context {
-    jetstream::new(async_nats::connect(server.url()).await.unwrap())
-}
-
 async fn queue(server: &NatsServer, max_concurrency: u32) -> NatsIdentifyQueue {
-    NatsIdentifyQueue::open(&host(server).await, "shardbus", max_concurrency)
+    NatsIdentifyQueue::open(&jetstream(server).await, "shardbus", max_concurrency)
         .await
         .unwrap()
         .window(WINDOW)

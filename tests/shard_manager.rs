@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::gateway::{LIMIT, Msg, config, message, sim, test_config};
+use common::gateway::{LIMIT, Msg, config, eventually, message, sim, test_config};
 use shardbus::TypeMux;
 use shardbus::gateway::{CloseCode, GatewayConfig, Intents, ShardStage, Stage};
 use shardbus::model::ShardId;
@@ -104,18 +104,6 @@ fn cached_ids(cache: &shardbus::state::Cache, shard: u32) -> BTreeSet<u64> {
         .iter()
         .map(|g| g.get())
         .collect()
-}
-
-/// Waits (up to [`LIMIT`]) until `done`.
-async fn eventually(what: &str, done: &dyn Fn() -> bool) {
-    let polled = timeout(LIMIT, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    });
-    polled
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 /// Dispatches message `i` to `guild`.

@@ -49,6 +49,18 @@ message_create_event!(Msg);
 /// How long any one wait may take.
 pub const LIMIT: Duration = Duration::from_secs(20);
 
+/// Waits (up to [`LIMIT`]) until `done`, polling every 10 ms.
+pub async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let polled = timeout(LIMIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    polled
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
 /// The tests' server settings: no generated traffic, fast heartbeats and
 /// identify windows. The server's identify window is a quarter of the
 /// client queue's ([`config`]), so no scheduling delay on a loaded machine

@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
 pub mod gateway;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod rest;
 
 /// Upper bound on anything that must finish. Virtual under paused time, so
