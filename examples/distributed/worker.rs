@@ -102,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let nats = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
-        .reconnect_delay_callback(|n| Duration::from_millis(50 * u64::from(n.min(20) as u32)))
+        .reconnect_delay_callback(|n| Duration::from_millis(50 * n.min(20) as u64))
         .connect(&args.nats)
         .await?;
     let http = Client::new(args.token.clone())?.api_base(&args.api);
