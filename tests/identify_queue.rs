@@ -183,10 +183,11 @@ async fn sixty_four_shards_start_as_fast_as_the_buckets_allow() {
     // followed by the next shard's connect, websocket upgrade and Hello
     // (the turn is taken before connecting) — about 2 ms on a quiet
     // loopback, tens of ms when the two cores are busy with other work;
-    // 60 ms a round covers that.
+    // 150 ms a round covers that on a loaded CI machine and still fails a
+    // queue that paces buckets one after another (19 s) or doubles a window.
     let rounds = SHARDS / BUCKETS - 1;
     let required = (window + MARGIN) * rounds;
-    let allowed = required + Duration::from_millis(60) * rounds;
+    let allowed = required + Duration::from_millis(150) * rounds;
     let min = min_gap(&log, BUCKETS).unwrap();
     println!(
         "64 shards: first to last identify {measured:?} (windows require {required:?}, \
@@ -194,9 +195,12 @@ async fn sixty_four_shards_start_as_fast_as_the_buckets_allow() {
     );
     assert!(measured <= allowed, "{measured:?} > {allowed:?}");
     assert!(min >= window, "{min:?}");
-    assert_eq!(queue.remaining(), Some(limit.remaining - SHARDS));
 
+    // A shard spends its start just after its identify is written, so the
+    // sim can log an identify a moment before its shard has counted it:
+    // the count is read once every shard has stopped.
     close_all(shards).await;
+    assert_eq!(queue.remaining(), Some(limit.remaining - SHARDS));
     sim.shutdown().await;
 }
 
