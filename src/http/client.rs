@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -21,6 +22,10 @@ pub const DISCORD_API: &str = "https://discord.com/api/v10";
 
 /// The largest response body read.
 const MAX_BODY: usize = 8 << 20;
+
+/// How long one round trip may take unless [`Client::timeout`] says
+/// otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A REST client: one connection pool, one token, one API base, and one
 /// rate limiter that keeps Discord's limits exactly (see
@@ -55,6 +60,8 @@ pub struct Client {
     api_base: String,
     /// The rate limiter, shared by every clone.
     limiter: Arc<Limiter>,
+    /// How long one round trip may take.
+    timeout: Duration,
 }
 
 /// One request, as the endpoints describe it.
@@ -131,7 +138,7 @@ impl Request {
 struct RateLimited {
     /// Seconds to wait.
     #[serde(default)]
-    retry_after: f64,
+    retry_after: Option<f64>,
     /// Whether the global limit was hit.
     #[serde(default)]
     global: bool,
@@ -159,6 +166,7 @@ impl Client {
             authorization,
             api_base: DISCORD_API.to_owned(),
             limiter: Arc::new(Limiter::new(LimitConfig::default())),
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 
@@ -185,6 +193,16 @@ impl Client {
     #[must_use]
     pub fn limits(mut self, config: LimitConfig) -> Self {
         self.limiter = Arc::new(Limiter::new(config));
+        self
+    }
+
+    /// The same client with another timeout for one round trip (sending a
+    /// request and reading its whole response; [`DEFAULT_TIMEOUT`] unless
+    /// set). A request that times out fails with [`HttpError::Timeout`] and
+    /// stays counted against its bucket, since Discord may have seen it.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 
@@ -254,7 +272,9 @@ impl Client {
         let mut turn = self.limiter.acquire(&key, request.exempt).await?;
         let mut tries = 0;
         loop {
-            let (status, headers, body) = self.exchange(&request).await?;
+            let http_request = self.build(&request)?;
+            turn.sending();
+            let (status, headers, body) = self.round_trip(route, http_request).await?;
             let limited = (status == 429)
                 .then(|| serde_json::from_slice::<RateLimited>(&body).ok())
                 .flatten()
@@ -275,8 +295,8 @@ impl Client {
         }
     }
 
-    /// One round trip: status, rate-limit headers and body.
-    async fn exchange(&self, request: &Request) -> Result<(u16, Headers, Bytes), HttpError> {
+    /// The HTTP request for `request`.
+    fn build(&self, request: &Request) -> Result<http::Request<Full<Bytes>>, HttpError> {
         let route = request.route;
         let build = |e: BoxError| HttpError::Build { route, source: e };
         let url = format!("{}{}", self.api_base, request.path);
@@ -301,23 +321,41 @@ impl Client {
             }
             None => Bytes::new(),
         };
-        let http_request = builder
+        builder
             .body(Full::new(body))
             // The token is not in the error: only the header's name is.
-            .map_err(|_| build("a header is not valid".into()))?;
+            .map_err(|_| build("a header is not valid".into()))
+    }
+
+    /// One round trip, within the client's timeout: status, rate-limit
+    /// headers and body.
+    async fn round_trip(
+        &self,
+        route: &'static str,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<(u16, Headers, Bytes), HttpError> {
         let transport = |e: BoxError| HttpError::Transport { route, source: e };
-        let response = self
-            .pool
-            .request(http_request)
+        let exchange = async {
+            let response = self
+                .pool
+                .request(request)
+                .await
+                .map_err(|e| transport(Box::new(e)))?;
+            let status = response.status().as_u16();
+            let headers = Headers::read(response.headers());
+            let body = Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(transport)?
+                .to_bytes();
+            Ok((status, headers, body))
+        };
+        let (status, headers, body) = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|e| transport(Box::new(e)))?;
-        let status = response.status().as_u16();
-        let headers = Headers::read(response.headers());
-        let body = Limited::new(response.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(transport)?
-            .to_bytes();
+            .map_err(|_| HttpError::Timeout {
+                route,
+                after: self.timeout,
+            })??;
         tracing::trace!(route, status, "response");
         Ok((status, headers, body))
     }

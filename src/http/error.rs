@@ -28,6 +28,15 @@ pub enum HttpError {
         /// Why.
         source: BoxError,
     },
+    /// No whole response came within the client's timeout
+    /// ([`Client::timeout`](super::Client::timeout)).
+    #[error("{route} timed out after {after:?}")]
+    Timeout {
+        /// The route.
+        route: &'static str,
+        /// The timeout.
+        after: Duration,
+    },
     /// The API answered with an error status (for a 429, after
     /// [`MAX_RETRIES`](super::MAX_RETRIES) tries).
     #[error("{route} answered {status}: {message}{}", field_summary(errors.as_ref()))]
@@ -99,6 +108,7 @@ impl HttpError {
         match self {
             Self::Url { route, .. }
             | Self::Transport { route, .. }
+            | Self::Timeout { route, .. }
             | Self::Status { route, .. }
             | Self::Decode { route, .. }
             | Self::InvalidRequestBudget { route, .. }

@@ -24,7 +24,7 @@ mod interaction;
 mod message;
 pub mod ratelimit;
 
-pub use client::{Client, DISCORD_API};
+pub use client::{Client, DEFAULT_TIMEOUT, DISCORD_API};
 pub use error::HttpError;
 pub use interaction::{EPHEMERAL, InteractionMessage, InteractionResponse};
 pub use message::{AllowedMentions, CreateMessage, EditMessage, FileUpload};

@@ -14,14 +14,18 @@
 //! - **Never sent to collect a 429.** Before sending, a request reserves
 //!   one of the bucket's `remaining` requests, and waits for the reset if
 //!   there is none. Reservations are counted locally, so routes sharing a
-//!   bucket do not overrun it between two responses. Every response sets the
-//!   bucket's limit, its reset (`X-RateLimit-Reset-After`, from when the
-//!   response arrived, which is no earlier than Discord's own clock), and its
-//!   remaining count, never above what the local reservations leave.
-//! - **Global.** At most `global_limit` requests per second in any sliding
-//!   window, plus a small margin for network jitter, except interaction
-//!   endpoints, which Discord exempts. A global 429 holds every request
-//!   back for its `retry_after`.
+//!   bucket do not overrun it between two responses, and a request that was
+//!   sent stays counted even if its response never comes. Every response
+//!   sets the bucket's limit, its reset (`X-RateLimit-Reset-After`, from
+//!   when the response arrived, which is no earlier than Discord's own
+//!   clock), and its remaining count, never above what the local
+//!   reservations leave; responses of one window that arrive out of order
+//!   never raise the count.
+//! - **Global.** At most `global_limit` requests per second, except
+//!   interaction endpoints, which Discord exempts. A request counts from
+//!   when it is sent until a second after its response arrived, so network
+//!   delays cannot bunch more than the limit into one of Discord's
+//!   windows. A global 429 holds every request back for its `retry_after`.
 //! - **429s.** A 429 with `X-RateLimit-Scope: user` or `shared` holds the
 //!   bucket back for `retry_after`, and the request is tried again, at most
 //!   [`MAX_RETRIES`] times. `shared` 429s do not count as invalid requests.
@@ -29,11 +33,15 @@
 //!   counted over a 10-minute window. Once the count reaches the budget,
 //!   requests fail with [`HttpError::InvalidRequestBudget`] without being
 //!   sent: Discord bans an IP address for a while at 10,000.
+//! - **Memory.** Routes and buckets that nothing uses and whose window is
+//!   over are forgotten once many are remembered (every interaction is a
+//!   route of its own), so a long-running bot does not grow.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use super::error::HttpError;
@@ -51,9 +59,23 @@ pub const DISCORD_INVALID_LIMIT: u32 = 10_000;
 /// The window invalid requests are counted in.
 pub const INVALID_WINDOW: Duration = Duration::from_secs(600);
 
-/// Added to the global window: requests sent one window apart may arrive
-/// closer together than that.
-const GLOBAL_MARGIN: Duration = Duration::from_millis(20);
+/// Added to the global window. A request already counts until a window
+/// after its response arrived, which no network delay can make early; the
+/// margin only covers timer granularity.
+const GLOBAL_MARGIN: Duration = Duration::from_millis(10);
+
+/// How far apart the resets announced by responses of one window may be:
+/// each is measured from when its response arrived, so they differ by the
+/// responses' network delays. A reset later than the known one by more
+/// starts a new window.
+const SAME_WINDOW: Duration = Duration::from_millis(100);
+
+/// The longest reset or `retry_after` believed; a header or body saying
+/// more is taken as this.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Idle routes are first forgotten when this many are remembered.
+const PRUNE_ABOVE: usize = 1024;
 
 /// How long a bucket that is out of requests waits when no reset is known.
 const UNKNOWN_RESET: Duration = Duration::from_secs(1);
@@ -176,12 +198,22 @@ struct BucketState {
     reset_at: Option<Instant>,
 }
 
+impl BucketState {
+    /// Whether nothing is in flight and no window is running at `now`:
+    /// forgetting the bucket then loses nothing.
+    fn at_rest(&self, now: Instant) -> bool {
+        self.in_flight == 0 && self.reset_at.is_none_or(|at| at <= now)
+    }
+}
+
 /// One bucket: a route's own until Discord names it, then shared by every
 /// route with that bucket id and major parameter.
 #[derive(Debug)]
 struct Bucket {
     /// Its state.
     state: Mutex<BucketState>,
+    /// Woken when a response, a release or a reset changes the state.
+    changed: Notify,
 }
 
 impl Bucket {
@@ -194,17 +226,24 @@ impl Bucket {
                 in_flight: 0,
                 reset_at: None,
             }),
+            changed: Notify::new(),
         })
     }
 
     /// Waits until the bucket has a request left, and takes it.
     async fn reserve(&self) {
         loop {
+            // Registered before looking, so a change between the look and
+            // the wait still wakes this waiter.
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
             let wait = {
                 let mut state = lock(&self.state);
                 let now = Instant::now();
                 if state.reset_at.is_some_and(|at| at <= now) {
-                    state.remaining = state.limit;
+                    // A new window; what is still in flight may land in it.
+                    state.remaining = state.limit.saturating_sub(state.in_flight);
                     state.reset_at = None;
                 }
                 if state.remaining > 0 {
@@ -212,24 +251,36 @@ impl Bucket {
                     state.in_flight += 1;
                     None
                 } else {
-                    Some(state.reset_at.unwrap_or(now + UNKNOWN_RESET))
+                    // No reset known (a request whose response never came
+                    // spent the last one): assume one.
+                    Some(*state.reset_at.get_or_insert(now + UNKNOWN_RESET))
                 }
             };
-            match wait {
-                None => return,
-                Some(at) => {
-                    tracing::debug!(wait = ?at.saturating_duration_since(Instant::now()), "bucket exhausted; waiting for its reset");
-                    sleep_until(at).await;
-                }
+            let Some(at) = wait else { return };
+            tracing::debug!(wait = ?at.saturating_duration_since(Instant::now()), "bucket exhausted; waiting for its reset");
+            tokio::select! {
+                () = sleep_until(at) => {}
+                () = changed => {}
             }
         }
     }
 
-    /// Gives a reservation back (the request was not sent).
+    /// Gives a reservation back: its request was not sent.
     fn release(&self) {
+        {
+            let mut state = lock(&self.state);
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.remaining = state.remaining.saturating_add(1).min(state.limit);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// A reservation's request was sent and no response will be taken in
+    /// (it failed on the way back, or the caller gave up): Discord may
+    /// have counted it, so it stays spent.
+    fn abandon(&self) {
         let mut state = lock(&self.state);
         state.in_flight = state.in_flight.saturating_sub(1);
-        state.remaining = state.remaining.saturating_add(1).min(state.limit);
     }
 
     /// A reservation's response came (and is taken in by
@@ -240,23 +291,45 @@ impl Bucket {
     }
 
     /// Takes in a response's headers, which arrived at `now`.
+    ///
+    /// A response announcing a later reset than the one known (by more
+    /// than network jitter) starts a new window, and its count replaces
+    /// the local one. Responses of the window already known may arrive out
+    /// of order: the lower count and the later reset hold, so an older
+    /// response never gives back a request a newer one spent.
     fn update(&self, headers: &Headers, now: Instant) {
-        let mut state = lock(&self.state);
-        if let Some(limit) = headers.limit {
-            state.limit = limit.max(1);
-        }
-        if let Some(after) = headers.reset_after {
-            state.reset_at = Some(now + Duration::from_secs_f64(after));
-        }
-        match headers.remaining {
-            // Reservations still in flight are not in Discord's count yet.
-            Some(remaining) => state.remaining = remaining.saturating_sub(state.in_flight),
-            // A route without limits: the reservation goes back.
-            None if headers.limit.is_none() && headers.bucket.is_none() => {
-                state.remaining = state.remaining.saturating_add(1).min(state.limit);
+        {
+            let mut state = lock(&self.state);
+            if let Some(limit) = headers.limit {
+                state.limit = limit.max(1);
             }
-            None => {}
+            let reset = headers.reset_after.map(|after| now + seconds(after));
+            let newer = match (state.reset_at, reset) {
+                (None, _) => true,
+                (Some(known), Some(reset)) => reset > known + SAME_WINDOW,
+                (Some(_), None) => false,
+            };
+            match headers.remaining {
+                Some(remaining) => {
+                    // Reservations still in flight are not in Discord's
+                    // count yet.
+                    let left = remaining.saturating_sub(state.in_flight);
+                    if newer {
+                        state.remaining = left;
+                        state.reset_at = reset;
+                    } else {
+                        state.remaining = state.remaining.min(left);
+                        state.reset_at = state.reset_at.max(reset);
+                    }
+                }
+                // A route without limits: the reservation goes back.
+                None if headers.limit.is_none() && headers.bucket.is_none() => {
+                    state.remaining = state.remaining.saturating_add(1).min(state.limit);
+                }
+                None => {}
+            }
         }
+        self.changed.notify_waiters();
     }
 
     /// A 429 for this bucket: nothing left until `retry_after` from now.
@@ -266,6 +339,17 @@ impl Bucket {
         let until = now + retry_after;
         state.reset_at = Some(state.reset_at.map_or(until, |at| at.max(until)));
     }
+
+    /// Whether forgetting the bucket at `now` loses nothing.
+    fn at_rest(&self, now: Instant) -> bool {
+        lock(&self.state).at_rest(now)
+    }
+}
+
+/// `secs` seconds from a header or body, as a duration no longer than
+/// [`MAX_WAIT`].
+fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.clamp(0.0, MAX_WAIT.as_secs_f64())).unwrap_or(MAX_WAIT)
 }
 
 /// A route's queue and the bucket it is in.
@@ -280,10 +364,18 @@ struct Route {
 }
 
 /// The global window and hold.
+///
+/// A request counts from when its global slot is taken until a window
+/// after its response arrived (the latest Discord can have seen it), so
+/// however the network delays requests, Discord never sees more than the
+/// limit in one window.
 #[derive(Debug, Default)]
 struct Global {
-    /// When each request of the last window was sent.
-    sent: VecDeque<Instant>,
+    /// When each answered request of the last window was answered, oldest
+    /// first.
+    answered: VecDeque<Instant>,
+    /// Requests holding a slot whose response has not come.
+    in_flight: u32,
     /// A global 429 holds everything until then.
     held_until: Option<Instant>,
 }
@@ -296,20 +388,31 @@ struct Invalid {
 }
 
 /// The rate limiter of one client (one token); see the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Limiter {
     /// Its settings.
     config: LimitConfig,
     /// Every route seen, by route and major parameter.
-    routes: Mutex<HashMap<RouteKey, Arc<Route>>>,
+    routes: Mutex<Routes>,
     /// Named buckets, by bucket id and major parameter.
     buckets: Mutex<HashMap<(String, String), Arc<Bucket>>>,
     /// The global limit.
     global: Mutex<Global>,
+    /// Woken when a global slot frees up.
+    global_changed: Notify,
     /// The invalid-request count.
     invalid: Mutex<Invalid>,
     /// Every 429 received.
     limited: std::sync::atomic::AtomicU64,
+}
+
+/// The routes seen, and when to forget the idle ones.
+#[derive(Debug, Default)]
+struct Routes {
+    /// By route and major parameter.
+    map: HashMap<RouteKey, Arc<Route>>,
+    /// Idle routes are forgotten when the map reaches this size.
+    prune_at: usize,
 }
 
 /// A request's turn: held until its response has been taken in.
@@ -322,13 +425,39 @@ pub(crate) struct Turn {
     /// The bucket a reservation was taken from, until the response (or
     /// given back if the request is not sent).
     reserved: Option<Arc<Bucket>>,
+    /// The limiter, while the request holds a global slot.
+    global: Option<Arc<Limiter>>,
+    /// Whether the request may have left (see [`Turn::sending`]).
+    sent: bool,
+}
+
+impl Turn {
+    /// The request is about to be written: from now on its reservation
+    /// stays spent even if no response is taken in.
+    pub(crate) fn sending(&mut self) {
+        self.sent = true;
+    }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        let sent = self.sent;
         if let Some(bucket) = self.reserved.take() {
-            bucket.release();
+            if sent {
+                bucket.abandon();
+            } else {
+                bucket.release();
+            }
         }
+        if let Some(limiter) = self.global.take() {
+            limiter.end_global(sent.then(Instant::now));
+        }
+    }
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Self::new(LimitConfig::default())
     }
 }
 
@@ -337,7 +466,15 @@ impl Limiter {
     pub(crate) fn new(config: LimitConfig) -> Self {
         Self {
             config,
-            ..Self::default()
+            routes: Mutex::new(Routes {
+                map: HashMap::new(),
+                prune_at: PRUNE_ABOVE,
+            }),
+            buckets: Mutex::default(),
+            global: Mutex::default(),
+            global_changed: Notify::new(),
+            invalid: Mutex::default(),
+            limited: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -349,16 +486,35 @@ impl Limiter {
     /// The route for `key`, made on first use.
     fn route(&self, key: &RouteKey) -> Arc<Route> {
         let mut routes = lock(&self.routes);
-        if let Some(route) = routes.get(key) {
+        if let Some(route) = routes.map.get(key) {
             return Arc::clone(route);
+        }
+        if routes.map.len() >= routes.prune_at {
+            self.prune(&mut routes);
         }
         let route = Arc::new(Route {
             queue: Arc::new(tokio::sync::Mutex::new(())),
             bucket: Mutex::new(Bucket::unknown()),
             bucket_id: Mutex::new(None),
         });
-        routes.insert(key.clone(), Arc::clone(&route));
+        routes.map.insert(key.clone(), Arc::clone(&route));
         route
+    }
+
+    /// Forgets the routes and buckets nothing uses whose window is over
+    /// (each interaction, for one, is a route of its own): a route seen
+    /// again starts as a new one. The next sweep comes when the map has
+    /// doubled, so sweeping costs O(1) a route.
+    fn prune(&self, routes: &mut Routes) {
+        let now = Instant::now();
+        // The map's own reference is the only one of an unused route: no
+        // turn holds or waits for it.
+        routes
+            .map
+            .retain(|_, route| Arc::strong_count(route) > 1 || !lock(&route.bucket).at_rest(now));
+        lock(&self.buckets)
+            .retain(|_, bucket| Arc::strong_count(bucket) > 1 || !bucket.at_rest(now));
+        routes.prune_at = (routes.map.len() * 2).max(PRUNE_ABOVE);
     }
 
     /// Waits for the request's turn: its route's queue, a request of its
@@ -368,13 +524,19 @@ impl Limiter {
     ///
     /// [`HttpError::InvalidRequestBudget`] if the invalid-request budget is
     /// spent: the request must not be sent.
-    pub(crate) async fn acquire(&self, key: &RouteKey, exempt: bool) -> Result<Turn, HttpError> {
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        key: &RouteKey,
+        exempt: bool,
+    ) -> Result<Turn, HttpError> {
         let route = self.route(key);
         let queue = Arc::clone(&route.queue).lock_owned().await;
         let mut turn = Turn {
             route,
             _queue: queue,
             reserved: None,
+            global: None,
+            sent: false,
         };
         self.ready(&mut turn, key.route, exempt).await?;
         Ok(turn)
@@ -388,16 +550,18 @@ impl Limiter {
     ///
     /// [`HttpError::InvalidRequestBudget`] if the budget is spent.
     pub(crate) async fn ready(
-        &self,
+        self: &Arc<Self>,
         turn: &mut Turn,
         route: &'static str,
         exempt: bool,
     ) -> Result<(), HttpError> {
+        turn.sent = false;
         let bucket = Arc::clone(&lock(&turn.route.bucket));
         bucket.reserve().await;
         turn.reserved = Some(bucket);
         if !exempt {
             self.global_slot().await;
+            turn.global = Some(Arc::clone(self));
         }
         self.check_budget(route)
     }
@@ -407,27 +571,56 @@ impl Limiter {
         let window = Duration::from_secs(1) + GLOBAL_MARGIN;
         let limit = self.config.global_limit.max(1) as usize;
         loop {
+            let changed = self.global_changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
             let wait = {
                 let mut global = lock(&self.global);
                 let now = Instant::now();
-                while global.sent.front().is_some_and(|at| *at + window <= now) {
-                    global.sent.pop_front();
+                while global
+                    .answered
+                    .front()
+                    .is_some_and(|at| *at + window <= now)
+                {
+                    global.answered.pop_front();
                 }
+                let counted = global.answered.len() + global.in_flight as usize;
                 match global.held_until {
-                    Some(until) if until > now => Some(until),
-                    _ if global.sent.len() >= limit => global.sent.front().map(|at| *at + window),
+                    Some(until) if until > now => Some(Some(until)),
+                    // Full: the oldest answer leaving the window frees a
+                    // slot; with every slot in flight, a response does.
+                    _ if counted >= limit => Some(global.answered.front().map(|at| *at + window)),
                     _ => {
                         global.held_until = None;
-                        global.sent.push_back(now);
+                        global.in_flight += 1;
                         None
                     }
                 }
             };
             match wait {
                 None => return,
-                Some(at) => sleep_until(at).await,
+                Some(Some(at)) => {
+                    tokio::select! {
+                        () = sleep_until(at) => {}
+                        () = changed => {}
+                    }
+                }
+                Some(None) => changed.await,
             }
         }
+    }
+
+    /// A global slot's request ended: answered (or possibly seen by
+    /// Discord) at `at`, or not sent at all (`None`).
+    fn end_global(&self, at: Option<Instant>) {
+        {
+            let mut global = lock(&self.global);
+            global.in_flight = global.in_flight.saturating_sub(1);
+            if let Some(at) = at {
+                global.answered.push_back(at);
+            }
+        }
+        self.global_changed.notify_waiters();
     }
 
     /// Fails if the invalid-request budget is spent.
@@ -467,16 +660,20 @@ impl Limiter {
     }
 
     /// Takes in the response to the request of `turn`: its status, headers
-    /// and, for a 429, the body's `retry_after` and `global`.
+    /// and, for a 429, the body's `retry_after` (if it had one) and
+    /// `global`.
     pub(crate) fn record(
         &self,
         key: &RouteKey,
         turn: &mut Turn,
         status: u16,
         headers: &Headers,
-        body_429: Option<(f64, bool)>,
+        body_429: Option<(Option<f64>, bool)>,
     ) -> Verdict {
         let now = Instant::now();
+        if turn.global.take().is_some() {
+            self.end_global(Some(now));
+        }
         // The reservation was used: the response's count now includes it.
         let reserved = turn.reserved.take();
         if let Some(bucket) = &reserved {
@@ -493,11 +690,16 @@ impl Limiter {
         }
         self.limited
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (body_retry, body_global) = body_429.unwrap_or((0.0, false));
-        let retry = Duration::from_secs_f64(
+        let (body_retry, body_global) = body_429.unwrap_or((None, false));
+        // The later of the body's `retry_after` and the `Retry-After`
+        // header (whole seconds, rounded up). A 429 is a surprise (another
+        // process, or a resource shared with other users): waiting the
+        // whole second spreads out whoever is contending, where retrying
+        // on the precise instant collides with them again.
+        let retry = seconds(
             body_retry
-                .max(headers.retry_after.unwrap_or(0.0))
-                .clamp(0.0, 3600.0),
+                .unwrap_or(0.0)
+                .max(headers.retry_after.unwrap_or(0.0)),
         );
         let global = body_global || headers.global || headers.scope.as_deref() == Some("global");
         if global {
@@ -547,6 +749,12 @@ impl Limiter {
         *lock(&route.bucket) = Arc::clone(&shared);
         shared
     }
+
+    /// How many routes are remembered.
+    #[cfg(test)]
+    fn route_count(&self) -> usize {
+        lock(&self.routes).map.len()
+    }
 }
 
 #[cfg(test)]
@@ -572,7 +780,7 @@ mod tests {
     }
 
     /// Takes a turn on `k` and gives it back unsent.
-    async fn pass(limiter: &Limiter, k: &RouteKey) {
+    async fn pass(limiter: &Arc<Limiter>, k: &RouteKey) {
         drop(limiter.acquire(k, false).await.unwrap());
     }
 
@@ -586,14 +794,14 @@ mod tests {
     }
 
     /// Acquires and records a response with `h`.
-    async fn exchange(limiter: &Limiter, k: &RouteKey, status: u16, h: &Headers) -> Verdict {
+    async fn exchange(limiter: &Arc<Limiter>, k: &RouteKey, status: u16, h: &Headers) -> Verdict {
         let mut turn = limiter.acquire(k, false).await.unwrap();
         limiter.record(k, &mut turn, status, h, None)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_known_exhausted_bucket_waits_for_its_reset() {
-        let limiter = Limiter::new(LimitConfig::default());
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
         let k = key("POST /channels/{channel_id}/messages", "1");
         let start = Instant::now();
         exchange(&limiter, &k, 200, &headers("b", 2, 1, 5.0)).await;
@@ -610,7 +818,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn routes_of_one_bucket_share_its_count_and_majors_do_not() {
-        let limiter = Limiter::new(LimitConfig::default());
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
         let edit = key("PATCH /channels/{channel_id}/messages/{message_id}", "1");
         let delete = key("DELETE /channels/{channel_id}/messages/{message_id}", "1");
         let other_channel = key("DELETE /channels/{channel_id}/messages/{message_id}", "2");
@@ -673,11 +881,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_global_window_holds_51_requests_apart_but_not_interactions() {
-        let limiter = Limiter::new(LimitConfig::default());
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
         let start = Instant::now();
         for i in 0..GLOBAL_LIMIT {
-            let k = key("GET /channels/{channel_id}", &i.to_string());
-            drop(limiter.acquire(&k, false).await.unwrap());
+            spend(&limiter, &key("GET /channels/{channel_id}", &i.to_string())).await;
         }
         assert!(start.elapsed() < Duration::from_millis(10));
         // An interaction callback is exempt...
@@ -691,7 +898,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_holds_its_bucket_and_a_global_429_holds_everything() {
-        let limiter = Limiter::new(LimitConfig::default());
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
         let k = key("POST /channels/{channel_id}/messages", "1");
         let mut turn = limiter.acquire(&k, false).await.unwrap();
         let limited = Headers {
@@ -700,7 +907,7 @@ mod tests {
         };
         let start = Instant::now();
         assert_eq!(
-            limiter.record(&k, &mut turn, 429, &limited, Some((2.5, false))),
+            limiter.record(&k, &mut turn, 429, &limited, Some((Some(2.5), false))),
             Verdict::Retry
         );
         limiter.ready(&mut turn, k.route, false).await.unwrap();
@@ -716,7 +923,7 @@ mod tests {
             scope: Some("global".into()),
             ..Headers::default()
         };
-        limiter.record(&k, &mut turn, 429, &global, Some((3.0, true)));
+        limiter.record(&k, &mut turn, 429, &global, Some((Some(3.0), true)));
         drop(turn);
         pass(&limiter, &key("GET /users/@me", "")).await;
         waited(start, Duration::from_secs(3));
@@ -724,17 +931,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_invalid_request_budget_refuses_to_send_and_shared_429s_do_not_count() {
-        let limiter = Limiter::new(LimitConfig {
+        let limiter = Arc::new(Limiter::new(LimitConfig {
             invalid_budget: 3,
             ..LimitConfig::default()
-        });
+        }));
         let k = key("GET /guilds/{guild_id}", "1");
         let shared = Headers {
             scope: Some("shared".into()),
             ..Headers::default()
         };
         let mut turn = limiter.acquire(&k, false).await.unwrap();
-        limiter.record(&k, &mut turn, 429, &shared, Some((0.0, false)));
+        limiter.record(&k, &mut turn, 429, &shared, Some((Some(0.0), false)));
         drop(turn);
         assert_eq!(limiter.invalid_count(), 0);
         for status in [401, 403, 401] {
@@ -751,6 +958,171 @@ mod tests {
         // The window moves on.
         tokio::time::advance(INVALID_WINDOW).await;
         assert!(limiter.acquire(&k, false).await.is_ok());
+    }
+
+    /// Whether a turn on `k` is still refused after half a second (less
+    /// than [`UNKNOWN_RESET`]).
+    async fn refused(limiter: &Arc<Limiter>, k: &RouteKey) -> bool {
+        tokio::time::timeout(Duration::from_millis(500), limiter.acquire(k, false))
+            .await
+            .is_err()
+    }
+
+    /// Three routes that Discord put in one bucket `s` of `limit`, each
+    /// answered with one request fewer left.
+    async fn shared_bucket(limiter: &Arc<Limiter>, limit: u32, reset_after: f64) -> [RouteKey; 3] {
+        let keys = [
+            key("PATCH /channels/{channel_id}/messages/{message_id}", "1"),
+            key("DELETE /channels/{channel_id}/messages/{message_id}", "1"),
+            key("GET /channels/{channel_id}/messages/{message_id}", "1"),
+        ];
+        for (left, k) in (0..limit).rev().zip(&keys) {
+            exchange(limiter, k, 200, &headers("s", limit, left, reset_after)).await;
+        }
+        keys
+    }
+
+    /// Takes a turn on `k`, sends and loses the response (it stays spent).
+    async fn spend(limiter: &Arc<Limiter>, k: &RouteKey) {
+        let mut turn = limiter.acquire(k, false).await.unwrap();
+        turn.sending();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_older_response_of_the_window_never_raises_the_count() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
+        let [edit, delete, get] = shared_bucket(&limiter, 5, 10.0).await;
+        // 2 left; both go out, and Discord answers them in the order sent,
+        // but the second answer arrives first.
+        let mut first = limiter.acquire(&edit, false).await.unwrap();
+        let mut second = limiter.acquire(&delete, false).await.unwrap();
+        limiter.record(&delete, &mut second, 200, &headers("s", 5, 0, 9.9), None);
+        limiter.record(&edit, &mut first, 200, &headers("s", 5, 1, 9.9), None);
+        drop((first, second));
+        assert!(refused(&limiter, &get).await, "went past the bucket");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_window_counts_the_requests_still_in_flight() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
+        let [edit, delete, _] = shared_bucket(&limiter, 4, 1.0).await;
+        let _in_flight = limiter.acquire(&edit, false).await.unwrap();
+        // The window ends while that request is out: it may land in the
+        // next one, which leaves 3 of 4.
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        for _ in 0..3 {
+            spend(&limiter, &delete).await;
+        }
+        assert!(refused(&limiter, &delete).await, "went past the new window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sent_request_without_a_response_stays_spent() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
+        let k = key("POST /channels/{channel_id}/messages", "1");
+        exchange(&limiter, &k, 200, &headers("b", 3, 2, 30.0)).await;
+        // Not sent: given back.
+        pass(&limiter, &k).await;
+        pass(&limiter, &k).await;
+        pass(&limiter, &k).await;
+        // Sent, then the response is lost (a timeout, a dropped future).
+        spend(&limiter, &k).await;
+        spend(&limiter, &k).await;
+        assert!(
+            refused(&limiter, &k).await,
+            "a lost response gave its request back"
+        );
+        // A route whose bucket is not known yet waits a while, not forever.
+        let fresh = key("GET /users/@me", "");
+        spend(&limiter, &fresh).await;
+        let start = Instant::now();
+        pass(&limiter, &fresh).await;
+        waited(start, UNKNOWN_RESET);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_resets_and_retries_are_clamped() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
+        let k = key("POST /channels/{channel_id}/messages", "1");
+        exchange(&limiter, &k, 200, &headers("b", 1, 0, 1e20)).await;
+        assert!(refused(&limiter, &k).await);
+        let other = key("POST /channels/{channel_id}/messages", "2");
+        let mut turn = limiter.acquire(&other, false).await.unwrap();
+        let limited = Headers {
+            retry_after: Some(f64::MAX),
+            ..headers("c", 1, 0, f64::MAX)
+        };
+        assert_eq!(
+            limiter.record(&other, &mut turn, 429, &limited, Some((Some(1e300), false))),
+            Verdict::Retry
+        );
+        drop(turn);
+        assert!(refused(&limiter, &other).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_global_slot_counts_until_a_window_after_its_response() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default().global_limit(2)));
+        let a = key("GET /channels/{channel_id}", "1");
+        let b = key("GET /channels/{channel_id}", "2");
+        let mut first = limiter.acquire(&a, false).await.unwrap();
+        let mut second = limiter.acquire(&b, false).await.unwrap();
+        first.sending();
+        second.sending();
+        // Slow responses: Discord may have seen both just now.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        limiter.record(&a, &mut first, 200, &Headers::default(), None);
+        limiter.record(&b, &mut second, 200, &Headers::default(), None);
+        drop((first, second));
+        let start = Instant::now();
+        pass(&limiter, &key("GET /channels/{channel_id}", "3")).await;
+        waited(start, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_global_window_of_requests_in_flight_waits_for_a_response() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default().global_limit(1)));
+        let a = key("GET /channels/{channel_id}", "1");
+        let mut first = limiter.acquire(&a, false).await.unwrap();
+        first.sending();
+        let waiter = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                drop(
+                    limiter
+                        .acquire(&key("GET /channels/{channel_id}", "2"), false)
+                        .await,
+                );
+                Instant::now()
+            })
+        };
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(!waiter.is_finished(), "sent past a request in flight");
+        let answered = Instant::now();
+        limiter.record(&a, &mut first, 200, &Headers::default(), None);
+        drop(first);
+        let sent = waiter.await.unwrap();
+        assert!(sent >= answered + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_routes_are_forgotten_and_running_windows_kept() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default().global_limit(10_000)));
+        let busy = key("POST /channels/{channel_id}/messages", "1");
+        exchange(&limiter, &busy, 200, &headers("m", 1, 0, 3600.0)).await;
+        for i in 0..5_000u32 {
+            let k = key(
+                "POST /interactions/{interaction_id}/{token}/callback",
+                &i.to_string(),
+            );
+            exchange(&limiter, &k, 204, &headers(&format!("i{i}"), 1, 0, 0.5)).await;
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        let count = limiter.route_count();
+        assert!(count < 2 * PRUNE_ABOVE, "{count} routes remembered");
+        assert!(lock(&limiter.buckets).len() < 2 * PRUNE_ABOVE);
+        // The channel's window is still running: it was not forgotten.
+        assert!(refused(&limiter, &busy).await);
     }
 
     #[test]
