@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::client::Client;
 use super::error::HttpError;
@@ -308,22 +309,15 @@ impl Commands {
             if deferred && let Err(e) = ctx.defer().await {
                 tracing::warn!(error = %e, "could not defer the interaction");
             }
-            let run = handler(ctx.clone());
-            tokio::pin!(run);
-            let result = match auto {
-                Some(after) => {
-                    tokio::select! {
-                        result = &mut run => result,
-                        () = tokio::time::sleep(after) => {
-                            if let Err(e) = ctx.defer().await {
-                                tracing::warn!(error = %e, "could not defer the interaction");
-                            }
-                            run.await
-                        }
-                    }
-                }
-                None => run.await,
-            };
+            // The automatic defer runs beside the handler, never instead
+            // of polling it: a handler may hold the answer's lock across a
+            // callback when the time comes.
+            let finished = CancellationToken::new();
+            if let Some(after) = auto {
+                tokio::spawn(auto_defer(ctx.clone(), after, finished.clone()));
+            }
+            let result = handler(ctx.clone()).await;
+            finished.cancel();
             if let Err(error) = result {
                 let i = ctx.interaction();
                 tracing::warn!(
@@ -333,17 +327,27 @@ impl Commands {
                     %error,
                     "interaction handler failed"
                 );
-                if ctx.answered().await {
-                    return;
-                }
-                let _ = if i.kind == InteractionType::ApplicationCommandAutocomplete {
-                    ctx.suggest(Vec::new()).await
-                } else {
-                    let failed = InteractionMessage::text("Something went wrong.").ephemeral();
-                    ctx.reply(failed).await
-                };
+                ctx.report_failure().await;
             }
         });
+    }
+}
+
+/// Defers `ctx`'s interaction once `after` has passed, unless its handler
+/// has finished (`finished`) or answered by then.
+async fn auto_defer(ctx: CommandContext, after: Duration, finished: CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(after) => {}
+        () = finished.cancelled() => return,
+    }
+    let mut state = ctx.inner.state.lock().await;
+    // Looked at under the lock: a handler that finished meanwhile is
+    // answered, or has failed and gets the error message instead.
+    if finished.is_cancelled() {
+        return;
+    }
+    if let Err(e) = ctx.defer_locked(&mut state).await {
+        tracing::warn!(error = %e, "could not defer the interaction");
     }
 }
 
@@ -583,6 +587,11 @@ impl CommandContext {
     /// An [`HttpError`] from the callback.
     pub async fn defer(&self) -> Result<(), HttpError> {
         let mut state = self.inner.state.lock().await;
+        self.defer_locked(&mut state).await
+    }
+
+    /// [`defer`](Self::defer), with the answer's lock held.
+    async fn defer_locked(&self, state: &mut Answer) -> Result<(), HttpError> {
         let i = &self.inner.interaction;
         if *state != Answer::None || i.kind == InteractionType::ApplicationCommandAutocomplete {
             return Ok(());
@@ -598,6 +607,27 @@ impl CommandContext {
         self.callback(&response).await?;
         *state = next;
         Ok(())
+    }
+
+    /// After a handler failed: tells the user, unless the interaction has
+    /// its answer already. A deferred "thinking…" becomes the message;
+    /// autocomplete gets no choices.
+    async fn report_failure(&self) {
+        let state = *self.inner.state.lock().await;
+        let i = self.interaction();
+        let sent = match state {
+            Answer::None if i.kind == InteractionType::ApplicationCommandAutocomplete => {
+                self.suggest(Vec::new()).await
+            }
+            Answer::None | Answer::Deferred => {
+                let failed = InteractionMessage::text("Something went wrong.").ephemeral();
+                self.reply(failed).await
+            }
+            Answer::DeferredUpdate | Answer::Replied | Answer::Updated => return,
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not tell the user the handler failed");
+        }
     }
 
     /// Replies with a message: the initial response, or, once deferred
@@ -740,6 +770,128 @@ mod tests {
                 state: tokio::sync::Mutex::new(Answer::None),
             }),
         }
+    }
+
+    /// A stand-in for Discord's API at the returned base: it reports each
+    /// request (its line and body) and answers 204, holding the first
+    /// interaction callback back for `hold`.
+    async fn fake_api(
+        hold: Duration,
+    ) -> (
+        String,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    ) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/api/v10", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let held = Arc::new(AtomicBool::new(false));
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (tx, held) = (tx.clone(), Arc::clone(&held));
+                tokio::spawn(async move {
+                    let mut reader = tokio::io::BufReader::new(socket);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0;
+                        loop {
+                            let mut header = String::new();
+                            reader.read_line(&mut header).await.unwrap();
+                            if header == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = header.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).await.unwrap();
+                        let line = line.trim_end().to_owned();
+                        if line.contains("/callback") && !held.swap(true, Ordering::SeqCst) {
+                            tokio::time::sleep(hold).await;
+                        }
+                        let _ = tx.send((line, String::from_utf8(body).unwrap()));
+                        let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
+                        reader.get_mut().write_all(answer).await.unwrap();
+                    }
+                });
+            }
+        });
+        (base, rx)
+    }
+
+    /// A slash command `name`'s interaction.
+    fn command(name: &str) -> Arc<InteractionCreate> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "id": "1", "application_id": "2", "type": 2, "token": "t", "version": 1,
+                "data": {"id": "3", "name": name, "type": 1}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_automatic_defer_waits_beside_a_reply_in_flight() {
+        // The reply's callback is still out when the automatic defer is
+        // due: the defer must wait for it without stopping the handler.
+        let (base, mut requests) = fake_api(Duration::from_millis(300)).await;
+        let http = Client::new("token").unwrap().api_base(base);
+        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
+        let commands = Commands::new()
+            .auto_defer(Some(Duration::from_millis(20)))
+            .command(
+                ApplicationCommand::slash("hold", "Replies slowly"),
+                move |ctx| {
+                    let done = done.clone();
+                    async move {
+                        ctx.reply(InteractionMessage::text("here")).await?;
+                        let _ = done.send(());
+                        Ok(())
+                    }
+                },
+            );
+        commands.dispatch(command("hold"), http);
+        tokio::time::timeout(Duration::from_secs(30), finished.recv())
+            .await
+            .expect("the reply finished")
+            .unwrap();
+        let (line, body) = requests.recv().await.unwrap();
+        assert!(
+            line.starts_with("POST /api/v10/interactions/1/t/callback"),
+            "{line}"
+        );
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["type"], 4, "the reply, not a defer, answered: {body}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_deferred_handler_turns_thinking_into_the_error() {
+        let (base, mut requests) = fake_api(Duration::ZERO).await;
+        let http = Client::new("token").unwrap().api_base(base);
+        let commands = Commands::new()
+            .deferred(ApplicationCommand::slash("broken", "Fails"), |_| async {
+                Err::<(), BoxError>("no such thing".into())
+            });
+        commands.dispatch(command("broken"), http);
+        let (line, body) = requests.recv().await.unwrap();
+        assert!(
+            line.starts_with("POST /api/v10/interactions/1/t/callback"),
+            "{line}"
+        );
+        assert!(body.contains("\"type\":5"), "{body}");
+        let (line, body) = requests.recv().await.unwrap();
+        assert!(
+            line.starts_with("PATCH /api/v10/webhooks/2/t/messages/@original"),
+            "{line}"
+        );
+        assert!(body.contains("Something went wrong."), "{body}");
     }
 
     #[test]
