@@ -246,6 +246,73 @@ async fn a_burst_of_1000_over_10_channels_keeps_every_limit_and_each_channels_or
 }
 
 #[tokio::test]
+async fn interaction_callbacks_are_not_held_by_the_global_limit() {
+    use shardbus::http::InteractionResponse;
+    use shardbus::model::{InteractionId, InteractionToken};
+    // One request a second for everything else: five callbacks held by it
+    // would take over five seconds.
+    let sim = rest_sim(RestLimits::default(), 50).await;
+    let http = client(&sim, LimitConfig::default().global_limit(1));
+    http.current_user().await.unwrap();
+    let guild = sim.guild_ids()[0];
+    let start = std::time::Instant::now();
+    for _ in 0..5 {
+        let i = sim
+            .inject_interaction(NewInteraction::command(guild, "ping"))
+            .unwrap();
+        http.interaction_callback(
+            InteractionId(i.id),
+            &InteractionToken::new(i.token),
+            &InteractionResponse::Message(InteractionMessage::text("pong")),
+        )
+        .await
+        .unwrap();
+    }
+    // Generous for a loaded machine, and still half of what the limit
+    // would force.
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(unpredicted_429s(&sim), 0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_without_an_answer_times_out() {
+    // A server that takes connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let http = Client::new("a.silent.token")
+        .unwrap()
+        .api_base(format!("http://{addr}/api/v10"))
+        .timeout(Duration::from_millis(200));
+    let error = timeout(LIMIT, http.current_user())
+        .await
+        .expect("the client gave up by itself")
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            HttpError::Timeout {
+                route: "GET /users/@me",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("a.silent.token"));
+    server.abort();
+}
+
+#[tokio::test]
 async fn a_slow_bucket_never_delays_another() {
     let rest = RestLimits {
         create_message: RouteLimit::new(1, Duration::from_secs(4)),
@@ -380,6 +447,17 @@ async fn manager(sim: &Sim, http: Client) -> Manager {
     manager
 }
 
+/// Someone's `!ping` (message 900) in `channel` of `guild`.
+fn ping_message(channel: u64, guild: shardbus_sim::GuildId) -> serde_json::Value {
+    serde_json::json!({
+        "id": "900", "channel_id": channel.to_string(), "guild_id": guild.0.to_string(),
+        "author": {"id": "77", "username": "someone", "discriminator": "0", "avatar": null},
+        "content": "!ping", "timestamp": "2026-12-04T00:00:00.000000+00:00",
+        "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+        "attachments": [], "embeds": [], "pinned": false, "type": 0
+    })
+}
+
 #[tokio::test]
 async fn a_handler_replies_through_the_http_extractor_and_ignores_its_own_messages() {
     async fn ping(msg: Arc<MessageCreate>, http: Http) -> Result<(), HttpError> {
@@ -399,17 +477,7 @@ async fn a_handler_replies_through_the_http_extractor_and_ignores_its_own_messag
     let _handler = manager.bus().add_handler(ping);
     let guild = sim.guild_ids()[0];
     let channel = sim.text_channel_ids(guild)[0];
-    sim.dispatch(
-        guild,
-        "MESSAGE_CREATE",
-        serde_json::json!({
-            "id": "900", "channel_id": channel.to_string(), "guild_id": guild.0.to_string(),
-            "author": {"id": "77", "username": "someone", "discriminator": "0", "avatar": null},
-            "content": "!ping", "timestamp": "2026-12-04T00:00:00.000000+00:00",
-            "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
-            "attachments": [], "embeds": [], "pinned": false, "type": 0
-        }),
-    );
+    sim.dispatch(guild, "MESSAGE_CREATE", ping_message(channel, guild));
     // The ping, then the bot's pong (a real MESSAGE_CREATE from the sim).
     let pong = timeout(LIMIT, async {
         loop {
@@ -426,13 +494,29 @@ async fn a_handler_replies_through_the_http_extractor_and_ignores_its_own_messag
         pong.message_reference.and_then(|r| r.message_id),
         Some(MessageId(900))
     );
-    // Its own pong got no answer: exactly one message was created.
-    tokio::task::yield_now().await;
+    // Its own pong got no answer. The handler takes events in order, so
+    // once a second ping is answered, an answer to the pong would have
+    // been sent before it: exactly two messages were created.
+    let mut again = ping_message(channel, guild);
+    again["id"] = "901".into();
+    sim.dispatch(guild, "MESSAGE_CREATE", again);
+    timeout(LIMIT, async {
+        loop {
+            let msg = seen.recv().await.unwrap();
+            if msg.author.bot
+                && msg.message_reference.as_ref().and_then(|r| r.message_id) == Some(MessageId(901))
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap();
     assert_eq!(
         sim.log()
             .requests_to("POST /channels/{channel_id}/messages")
             .count(),
-        1
+        2
     );
     manager.close().await.unwrap();
     sim.shutdown().await;
@@ -452,8 +536,11 @@ async fn interactions_are_answered_in_time_deferred_and_auto_deferred() {
         Ok(())
     }
     async fn sluggish(ctx: CommandContext) -> Result<(), BoxError> {
-        // Past the automatic defer.
-        tokio::time::sleep(Duration::from_millis(2600)).await;
+        // Slow and forgetful: it answers only once the registry has
+        // deferred for it.
+        while !ctx.answered().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         ctx.reply(InteractionMessage::text("late but fine")).await?;
         Ok(())
     }
@@ -461,7 +548,10 @@ async fn interactions_are_answered_in_time_deferred_and_auto_deferred() {
     let http = client(&sim, LimitConfig::default());
     let manager = manager(&sim, http.clone()).await;
     let me = http.current_user().await.unwrap();
+    // The automatic defer comes early, so a loaded machine still answers
+    // well within Discord's 3 s.
     let commands = Commands::new()
+        .auto_defer(Some(Duration::from_millis(500)))
         .command(
             ApplicationCommand::slash("echo", "Says it back")
                 .option(CommandOption::new(CommandOptionType::String, "text", "What").required()),

@@ -17,6 +17,7 @@ use hyper::{Request, Response, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use shardbus::http::{Client, HttpError};
+use shardbus::model::ChannelId;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -29,8 +30,9 @@ struct Seen {
 }
 
 /// A TLS server on 127.0.0.1 for `localhost`, offering `alpn`, answering
-/// `GET /api/v10/users/@me` with a bot user. Returns its port, the
-/// certificate to trust, and what it saw.
+/// `GET /api/v10/users/@me` with a bot user
+/// and `GET /api/v10/channels/{id}` with a text channel. Returns its port,
+/// the certificate to trust, and what it saw.
 async fn tls_server(alpn: &[&[u8]]) -> (u16, CertificateDer<'static>, Arc<Seen>) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let der = cert.cert.der().clone();
@@ -77,17 +79,23 @@ async fn tls_server(alpn: &[&[u8]]) -> (u16, CertificateDer<'static>, Arc<Seen>)
                             .lock()
                             .unwrap()
                             .push((request.version(), authorization));
-                        let body = if request.uri().path() == "/api/v10/users/@me" {
-                            r#"{"id":"42","username":"tls","discriminator":"0","bot":true}"#
+                        let path = request.uri().path();
+                        let (status, body) = if path == "/api/v10/users/@me" {
+                            (
+                                200,
+                                r#"{"id":"42","username":"tls","discriminator":"0","bot":true}"#
+                                    .to_owned(),
+                            )
+                        } else if let Some(id) = path.strip_prefix("/api/v10/channels/") {
+                            (200, format!(r#"{{"id":"{id}","type":0}}"#))
                         } else {
-                            r#"{"message":"404: Not Found","code":0}"#
+                            (404, r#"{"message":"404: Not Found","code":0}"#.to_owned())
                         };
-                        let status = if body.contains("404") { 404 } else { 200 };
                         Ok::<_, Infallible>(
                             Response::builder()
                                 .status(status)
                                 .header(http::header::CONTENT_TYPE, "application/json")
-                                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                                .body(Full::new(Bytes::from(body)))
                                 .unwrap(),
                         )
                     }
@@ -131,9 +139,12 @@ async fn http2_is_negotiated_and_one_connection_carries_every_request() {
     let http = client(port, cert);
     let me = http.current_user().await.unwrap();
     assert_eq!((me.id.0, me.username.as_str(), me.bot), (42, "tls", true));
-    // Twenty at once: HTTP/2 multiplexes them on the connection the first
-    // request opened, where HTTP/1.1 would open one per request in flight.
-    let concurrent = futures::future::join_all((0..20).map(|_| http.current_user())).await;
+    // Twenty at once, each of its own route and major parameter so the
+    // limiter sends them together: HTTP/2 multiplexes them on the
+    // connection the first request opened, where HTTP/1.1 would open one
+    // per request in flight.
+    let concurrent =
+        futures::future::join_all((0..20).map(|i| http.channel(ChannelId(100 + i)))).await;
     assert!(concurrent.iter().all(Result::is_ok));
     let requests = seen.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 21);

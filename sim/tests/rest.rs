@@ -683,23 +683,29 @@ async fn the_global_limit_spares_interaction_endpoints() {
                 .unwrap(),
         );
     }
-    let gets = (0..40).map(|_| {
-        let sim = sim.clone();
-        tokio::spawn(async move { rest(&sim, "GET", "/users/@me", None).await })
-    });
-    let callbacks = pending.iter().map(|i| {
-        let sim = sim.clone();
-        let path = format!("/interactions/{}/{}/callback", i.id, i.token);
-        tokio::spawn(async move {
-            rest(
-                &sim,
-                "POST",
-                &path,
-                Some(json!({ "type": 4, "data": { "content": "pong" } })),
-            )
-            .await
+    // Both sets are spawned before either is awaited, so they overlap.
+    let gets: Vec<_> = (0..40)
+        .map(|_| {
+            let sim = sim.clone();
+            tokio::spawn(async move { rest(&sim, "GET", "/users/@me", None).await })
         })
-    });
+        .collect();
+    let callbacks: Vec<_> = pending
+        .iter()
+        .map(|i| {
+            let sim = sim.clone();
+            let path = format!("/interactions/{}/{}/callback", i.id, i.token);
+            tokio::spawn(async move {
+                rest(
+                    &sim,
+                    "POST",
+                    &path,
+                    Some(json!({ "type": 4, "data": { "content": "pong" } })),
+                )
+                .await
+            })
+        })
+        .collect();
     let gets: Vec<Resp> = futures_util::future::join_all(gets)
         .await
         .into_iter()
