@@ -162,11 +162,13 @@ async fn ping(msg: Arc<MessageCreate>, http: Http, State(bot): State<Bot>) -> Re
     if msg.author.bot || msg.content.trim() != "!ping" {
         return Ok(());
     }
-    let n = bot.pongs.fetch_add(1, Ordering::Relaxed) + 1;
+    // Numbered by what was sent before; counted once it was.
+    let n = bot.pongs.load(Ordering::Relaxed) + 1;
     http.create_message(msg.channel_id)
         .content(format!("pong #{n}"))
         .reply_to(&msg)
         .await?;
+    bot.pongs.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
@@ -178,9 +180,10 @@ fn commands(bot: &Bot) -> Commands {
         move |ctx: CommandContext| {
             let bot = bot.clone();
             async move {
-                let n = bot.slash_pongs.fetch_add(1, Ordering::Relaxed) + 1;
+                let n = bot.slash_pongs.load(Ordering::Relaxed) + 1;
                 ctx.reply(InteractionMessage::text(format!("pong #{n}")))
                     .await?;
+                bot.slash_pongs.fetch_add(1, Ordering::Relaxed);
                 Ok::<_, BoxError>(())
             }
         },
