@@ -7,10 +7,11 @@
 //!   token). Until Discord names the route's bucket (`X-RateLimit-Bucket`),
 //!   the route is its own bucket; after that, every route with that bucket id
 //!   and major parameter shares one bucket.
-//! - **Order.** Requests of one route and major parameter take turns in
-//!   arrival order (a fair queue), and a turn lasts until the response's
-//!   headers are read: what the next one sees is up to date.
-//!   Requests of other routes never wait on that queue.
+//! - **Order.** Requests of one bucket take turns in arrival order (a fair
+//!   queue per bucket), and a turn lasts until the response's headers are
+//!   read: what the next one sees is up to date. Requests of other buckets
+//!   never wait on that queue. (Until Discord names a route's bucket, the
+//!   route is its own bucket, so its requests keep their order then too.)
 //! - **Never sent to collect a 429.** Before sending, a request reserves
 //!   one of the bucket's `remaining` requests, and waits for the reset if
 //!   there is none. Reservations are counted locally, so routes sharing a
@@ -210,6 +211,8 @@ impl BucketState {
 /// route with that bucket id and major parameter.
 #[derive(Debug)]
 struct Bucket {
+    /// Turns in arrival order.
+    queue: Arc<tokio::sync::Mutex<()>>,
     /// Its state.
     state: Mutex<BucketState>,
     /// Woken when a response, a release or a reset changes the state.
@@ -220,6 +223,7 @@ impl Bucket {
     /// A bucket about which nothing is known yet.
     fn unknown() -> Arc<Self> {
         Arc::new(Self {
+            queue: Arc::new(tokio::sync::Mutex::new(())),
             state: Mutex::new(BucketState {
                 limit: 1,
                 remaining: 1,
@@ -352,11 +356,9 @@ fn seconds(secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs.clamp(0.0, MAX_WAIT.as_secs_f64())).unwrap_or(MAX_WAIT)
 }
 
-/// A route's queue and the bucket it is in.
+/// A route and the bucket it is in.
 #[derive(Debug)]
 struct Route {
-    /// Turns in arrival order.
-    queue: Arc<tokio::sync::Mutex<()>>,
     /// Its bucket; replaced by the shared one once Discord names it.
     bucket: Mutex<Arc<Bucket>>,
     /// The bucket id Discord gave, once known.
@@ -420,7 +422,7 @@ struct Routes {
 pub(crate) struct Turn {
     /// The route.
     route: Arc<Route>,
-    /// The route's queue, held.
+    /// The bucket's queue, held.
     _queue: tokio::sync::OwnedMutexGuard<()>,
     /// The bucket a reservation was taken from, until the response (or
     /// given back if the request is not sent).
@@ -493,7 +495,6 @@ impl Limiter {
             self.prune(&mut routes);
         }
         let route = Arc::new(Route {
-            queue: Arc::new(tokio::sync::Mutex::new(())),
             bucket: Mutex::new(Bucket::unknown()),
             bucket_id: Mutex::new(None),
         });
@@ -517,7 +518,7 @@ impl Limiter {
         routes.prune_at = (routes.map.len() * 2).max(PRUNE_ABOVE);
     }
 
-    /// Waits for the request's turn: its route's queue, a request of its
+    /// Waits for the request's turn: its bucket's queue, a request of its
     /// bucket, and (unless `exempt`) room in the global window.
     ///
     /// # Errors
@@ -530,7 +531,15 @@ impl Limiter {
         exempt: bool,
     ) -> Result<Turn, HttpError> {
         let route = self.route(key);
-        let queue = Arc::clone(&route.queue).lock_owned().await;
+        let queue = loop {
+            let bucket = Arc::clone(&lock(&route.bucket));
+            let queue = Arc::clone(&bucket.queue).lock_owned().await;
+            // Discord may have named the route's bucket meanwhile: the turn
+            // is taken in the queue of the bucket it is in now.
+            if Arc::ptr_eq(&bucket, &lock(&route.bucket)) {
+                break queue;
+            }
+        };
         let mut turn = Turn {
             route,
             _queue: queue,
@@ -988,32 +997,63 @@ mod tests {
         turn.sending();
     }
 
+    // A bucket has one request in flight at a time, except while a route
+    // moves to the bucket Discord named (its request in flight on the
+    // route's own bucket) and across clients; the two tests below hold two
+    // requests of one bucket in flight at the bucket itself.
+
     #[tokio::test(start_paused = true)]
     async fn an_older_response_of_the_window_never_raises_the_count() {
-        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
-        let [edit, delete, get] = shared_bucket(&limiter, 5, 10.0).await;
-        // 2 left; both go out, and Discord answers them in the order sent,
-        // but the second answer arrives first.
-        let mut first = limiter.acquire(&edit, false).await.unwrap();
-        let mut second = limiter.acquire(&delete, false).await.unwrap();
-        limiter.record(&delete, &mut second, 200, &headers("s", 5, 0, 9.9), None);
-        limiter.record(&edit, &mut first, 200, &headers("s", 5, 1, 9.9), None);
-        drop((first, second));
-        assert!(refused(&limiter, &get).await, "went past the bucket");
+        let bucket = Bucket::unknown();
+        bucket.update(&headers("s", 5, 2, 10.0), Instant::now());
+        // Both requests left go out, and Discord answers them in the order
+        // sent, but the second answer arrives first.
+        bucket.reserve().await;
+        bucket.reserve().await;
+        bucket.settle();
+        bucket.update(&headers("s", 5, 0, 9.9), Instant::now());
+        bucket.settle();
+        bucket.update(&headers("s", 5, 1, 9.9), Instant::now());
+        assert_eq!(lock(&bucket.state).remaining, 0, "went past the bucket");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_new_window_counts_the_requests_still_in_flight() {
-        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
-        let [edit, delete, _] = shared_bucket(&limiter, 4, 1.0).await;
-        let _in_flight = limiter.acquire(&edit, false).await.unwrap();
+        let bucket = Bucket::unknown();
+        bucket.update(&headers("s", 4, 1, 1.0), Instant::now());
+        bucket.reserve().await;
         // The window ends while that request is out: it may land in the
         // next one, which leaves 3 of 4.
         tokio::time::advance(Duration::from_millis(1500)).await;
         for _ in 0..3 {
-            spend(&limiter, &delete).await;
+            bucket.reserve().await;
+            bucket.abandon();
         }
-        assert!(refused(&limiter, &delete).await, "went past the new window");
+        let fourth = tokio::time::timeout(Duration::from_millis(500), bucket.reserve());
+        assert!(fourth.await.is_err(), "went past the new window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn routes_of_one_bucket_take_turns_in_ask_order() {
+        let limiter = Arc::new(Limiter::new(LimitConfig::default()));
+        let [edit, delete, _] = shared_bucket(&limiter, 3, 1.0).await;
+        // The bucket is spent until its reset; three ask in turn, two of
+        // them on one route.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for (i, k) in [edit.clone(), edit, delete].into_iter().enumerate() {
+            let (limiter, tx) = (Arc::clone(&limiter), tx.clone());
+            tokio::spawn(async move {
+                let mut turn = limiter.acquire(&k, false).await.unwrap();
+                tx.send(i).unwrap();
+                limiter.record(&k, &mut turn, 200, &headers("s", 1, 0, 1.0), None);
+            });
+            tokio::task::yield_now().await;
+        }
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            order.push(rx.recv().await.unwrap());
+        }
+        assert_eq!(order, [0, 1, 2]);
     }
 
     #[tokio::test(start_paused = true)]
