@@ -86,6 +86,10 @@ impl MessageBody {
         request: Request,
         files: Vec<FileUpload>,
     ) -> Result<Request, HttpError> {
+        // Unset means Discord parses every mention: the default here
+        // notifies nobody.
+        self.allowed_mentions
+            .get_or_insert_with(AllowedMentions::default);
         if files.is_empty() {
             return request.json(&self);
         }
@@ -288,6 +292,12 @@ impl EditMessage<'_> {
         self.body.embeds = Some(embeds);
         self
     }
+
+    /// Which mentions in the new text notify (by default, none).
+    pub fn allowed_mentions(mut self, mentions: AllowedMentions) -> Self {
+        self.body.allowed_mentions = Some(mentions);
+        self
+    }
 }
 
 impl<'a> IntoFuture for EditMessage<'a> {
@@ -301,8 +311,8 @@ impl<'a> IntoFuture for EditMessage<'a> {
                 "PATCH /channels/{channel_id}/messages/{message_id}",
                 format!("/channels/{}/messages/{}", self.channel, self.message),
                 self.channel.to_string(),
-            )
-            .json(&self.body)?;
+            );
+            let request = self.body.into_request(request, Vec::new())?;
             self.client.send_json(request).await
         })
     }
@@ -501,6 +511,35 @@ mod tests {
         assert_eq!(segment("👍"), "%F0%9F%91%8D");
         assert_eq!(segment("blob:123"), "blob:123");
         assert_eq!(segment("a/b?c"), "a%2Fb%3Fc");
+    }
+
+    #[test]
+    fn a_message_notifies_nobody_unless_told() {
+        let request = |body: MessageBody| {
+            let request = Request::new(http::Method::POST, "POST /x", "/x".into(), "");
+            let request = body.into_request(request, Vec::new()).unwrap();
+            let (json, _) = request.body.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap()
+        };
+        let plain = request(MessageBody {
+            content: Some("@everyone".into()),
+            ..MessageBody::default()
+        });
+        assert_eq!(
+            plain["allowed_mentions"],
+            serde_json::json!({"parse": [], "replied_user": false})
+        );
+        let chosen = request(MessageBody {
+            allowed_mentions: Some(AllowedMentions {
+                parse: vec!["users".into()],
+                ..AllowedMentions::default()
+            }),
+            ..MessageBody::default()
+        });
+        assert_eq!(
+            chosen["allowed_mentions"]["parse"],
+            serde_json::json!(["users"])
+        );
     }
 
     #[test]
