@@ -332,3 +332,53 @@ async fn an_event_that_does_not_decode_is_a_dead_letter_and_the_worker_goes_on()
     assert_eq!((stats.dead_letters, stats.acked), (2, 1), "{stats:?}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_partition_claimed_after_a_release_moves_on_when_its_worker_crashes() {
+    let server = NatsServer::start().unwrap();
+    let url = server.url();
+    let builder = async |url: &str| {
+        let client = async_nats::connect(url).await.unwrap();
+        NatsBus::builder(async_nats::jetstream::new(client), "crashy", 1)
+            .lease_ttl(Duration::from_secs(1))
+    };
+    // A takes the partition and leaves: its lease key holds a delete marker.
+    let a = builder(&url).await.start().await.unwrap();
+    eventually("a takes the partition", || a.stats().partitions == 1).await;
+    a.close().await;
+    // B claims it over the marker on a runtime of its own, then crashes:
+    // the runtime goes, and nothing releases or renews the lease.
+    let (claimed_tx, claimed_rx) = std::sync::mpsc::channel();
+    let (crash_tx, crash_rx) = std::sync::mpsc::channel::<()>();
+    let b_url = url.clone();
+    let b = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let worker = runtime.block_on(async {
+            let b = builder(&b_url).await.start().await.unwrap();
+            eventually("b takes the partition", || b.stats().partitions == 1).await;
+            b
+        });
+        claimed_tx.send(()).unwrap();
+        let _ = crash_rx.recv();
+        // A crash: no Drop, no release; the runtime's tasks just stop.
+        std::mem::forget(worker);
+        runtime.shutdown_background();
+    });
+    tokio::task::spawn_blocking(move || claimed_rx.recv().unwrap())
+        .await
+        .unwrap();
+    crash_tx.send(()).unwrap();
+    tokio::task::spawn_blocking(move || b.join().unwrap())
+        .await
+        .unwrap();
+    // C gets the partition once B's lease has expired.
+    let c = builder(&url).await.start().await.unwrap();
+    eventually("c takes the crashed worker's partition", || {
+        c.stats().partitions == 1
+    })
+    .await;
+    c.close().await;
+}

@@ -106,6 +106,22 @@ async fn a_crashed_holders_lease_expires_and_an_unsent_one_frees_at_once() {
 }
 
 #[tokio::test]
+async fn a_lease_taken_over_a_released_one_still_expires_when_its_holder_crashes() {
+    let server = NatsServer::start().unwrap();
+    let (a, b) = (queue(&server, 1).await, queue(&server, 1).await);
+    // Taken and given up unsent: the key now holds a delete marker.
+    drop(a.acquire(ShardId(0)).await);
+    // Taken again over the marker (A's turn passes once the first is
+    // deleted), and A dies before sending: nothing releases it.
+    std::mem::forget(a.acquire(ShardId(0)).await);
+    // Its TTL (the window plus the pending allowance, 2 s) frees it.
+    timeout(Duration::from_secs(20), b.acquire(ShardId(1)))
+        .await
+        .expect("the crashed holder's second lease expired")
+        .sent();
+}
+
+#[tokio::test]
 async fn the_shared_budget_is_spent_by_every_host_and_refunded_when_unsent() {
     let server = NatsServer::start().unwrap();
     let a = queue(&server, 4)

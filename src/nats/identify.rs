@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{NatsError, ceil_secs, check_prefix, key_value, put_with_ttl};
+use super::{
+    CreateFailed, NatsError, ceil_secs, check_prefix, create_with_ttl, key_value, put_with_ttl,
+};
 use crate::bus::BoxFuture;
 use crate::gateway::{IdentifyPermit, IdentifyQueue};
 use crate::model::{SessionStartLimit, ShardId};
@@ -382,17 +384,21 @@ impl NatsIdentifyQueue {
     async fn lease(&self, key: &str) -> u64 {
         let ttl = ceil_secs(self.inner.window + self.inner.pending_ttl);
         loop {
-            match self
-                .inner
-                .kv
-                .create_with_ttl(key, Bytes::from(self.inner.holder.clone()), ttl)
-                .await
+            match create_with_ttl(
+                &self.inner.js,
+                &self.inner.kv,
+                &self.inner.bucket,
+                key,
+                Bytes::from(self.inner.holder.clone()),
+                ttl,
+            )
+            .await
             {
                 Ok(revision) => return revision,
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                Err(CreateFailed::Taken) => {
                     tokio::time::sleep(POLL + Duration::from_millis(fastrand::u64(0..10))).await;
                 }
-                Err(e) => {
+                Err(CreateFailed::Failed(e)) => {
                     tracing::warn!(key, error = %e, "could not take an identify lease: retrying");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }

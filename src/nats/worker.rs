@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{
-    DEFAULT_PREFIX, HEADER_SEQ, HEADER_SESSION, NatsError, check_prefix, key_value, put_with_ttl,
+    DEFAULT_PREFIX, HEADER_SEQ, HEADER_SESSION, NatsError, check_prefix, create_with_ttl,
+    key_value, put_with_ttl,
 };
 use crate::bus::TypeMux;
 use crate::bus::{CallTracker, Tracking};
@@ -589,10 +590,15 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
                 }
                 let key = part_key(&shared, shard);
                 let value = Bytes::from(shared.id.clone());
-                if let Ok(revision) = shared
-                    .kv
-                    .create_with_ttl(&key, value, shared.lease_ttl)
-                    .await
+                if let Ok(revision) = create_with_ttl(
+                    &shared.js,
+                    &shared.kv,
+                    &shared.bucket,
+                    &key,
+                    value,
+                    shared.lease_ttl,
+                )
+                .await
                 {
                     let (stop, stopped) = watch::channel(false);
                     let task = tokio::spawn(consume(shared.clone(), shard, stopped));
