@@ -161,6 +161,47 @@ async fn the_shared_budget_is_spent_by_every_host_and_refunded_when_unsent() {
 }
 
 #[tokio::test]
+async fn a_start_taken_by_an_acquire_dropped_while_waiting_is_refunded() {
+    let server = NatsServer::start().unwrap();
+    let a = queue(&server, 1)
+        .await
+        .with_budget(&limit(3))
+        .await
+        .unwrap();
+    let b = queue(&server, 1)
+        .await
+        .with_budget(&limit(3))
+        .await
+        .unwrap();
+    // A holds the only bucket's lease.
+    let held = a.acquire(ShardId(0)).await;
+    assert_eq!(a.remaining().await.unwrap(), Some(2));
+    // B takes a start, then waits for the lease; it is given up (a shard
+    // closed while queued) before the lease is free.
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire(ShardId(1)).await }
+    });
+    timeout(Duration::from_secs(20), async {
+        while b.remaining().await.unwrap() != Some(1) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("B took a start");
+    waiting.abort();
+    assert!(waiting.await.unwrap_err().is_cancelled());
+    timeout(Duration::from_secs(20), async {
+        while b.remaining().await.unwrap() != Some(2) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the start of the dropped acquire was refunded");
+    held.sent();
+}
+
+#[tokio::test]
 async fn two_managers_on_one_sim_never_violate_a_window() {
     let server = NatsServer::start().unwrap();
     let sim = sim(SimConfig {
