@@ -189,6 +189,71 @@ async fn a_failure_is_redelivered_marked_and_ends_as_a_dead_letter() {
 }
 
 #[tokio::test]
+async fn a_handler_registered_on_the_bus_before_start_is_waited_for() {
+    async fn fails_first(
+        msg: Arc<MessageCreate>,
+        State(seen): State<Seen>,
+    ) -> Result<(), BoxError> {
+        record(msg.clone(), State(seen)).await?;
+        if msg.meta.attempt < 2 {
+            return Err("not yet".into());
+        }
+        Ok(())
+    }
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    let seen = Seen::default();
+    // Registered on the bus handed to the builder, before the worker
+    // starts: its failure must refuse the event, not let it be acked.
+    let bus = TypeMux::new().with_state(seen.clone());
+    let _handler = bus.add_handler(fails_first);
+    let worker = NatsBus::builder(jetstream(&server).await, "early", 1)
+        .bus(bus)
+        .nak_delay(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    host.send(0, "m0");
+    eventually("handled twice", || seen.len() == 2).await;
+    eventually("acknowledged after the second", || {
+        worker.stats().acked == 1
+    })
+    .await;
+    let attempts: Vec<u32> = seen.0.lock().unwrap().iter().map(|s| s.3).collect();
+    assert_eq!(attempts, [1, 2]);
+    let stats = worker.close().await;
+    assert_eq!(
+        (stats.acked, stats.naked, stats.redelivered),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_bus_feeds_one_worker_at_a_time() {
+    let server = NatsServer::start().unwrap();
+    let bus = TypeMux::new();
+    let first = NatsBus::builder(jetstream(&server).await, "one", 1)
+        .bus(bus.clone())
+        .start()
+        .await
+        .unwrap();
+    let second = NatsBus::builder(jetstream(&server).await, "one", 1)
+        .bus(bus.clone())
+        .start()
+        .await;
+    assert!(matches!(second, Err(shardbus::nats::NatsError::BusTaken)));
+    first.close().await;
+    let third = NatsBus::builder(jetstream(&server).await, "one", 1)
+        .bus(bus)
+        .start()
+        .await
+        .unwrap();
+    third.close().await;
+}
+
+#[tokio::test]
 async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
     let server = NatsServer::start().unwrap();
     let host = host(&server, 4).await;

@@ -100,6 +100,10 @@ pub enum NatsError {
         /// Why.
         source: BoxError,
     },
+    /// The bus given to a [`NatsBus`] already feeds another one that is
+    /// still running: a bus's handlers can report to one worker only.
+    #[error("the bus already feeds another NatsBus")]
+    BusTaken,
     /// The prefix is not a valid subject token or stream name.
     #[error("invalid prefix {0:?}: use letters, digits, '-' and '_'")]
     Prefix(String),

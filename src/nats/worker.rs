@@ -1,10 +1,9 @@
 //! The worker side: a local bus fed from JetStream, acknowledging each
 //! event once its handlers are done.
 
-use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, kv};
@@ -18,10 +17,9 @@ use super::{
     key_value, put_with_ttl,
 };
 use crate::bus::TypeMux;
-use crate::bus::{CallTracker, Tracking};
+use crate::bus::{CallTracker, HandlerId};
 use crate::gateway::{DispatchMeta, EventRegistry};
 use crate::model::{Seq, ShardId};
-use crate::sync::lock;
 
 /// An event no handler could handle in `max_deliver` deliveries, posted on
 /// the worker's bus as `Arc<DeadLetter>` and then terminated at the
@@ -107,8 +105,9 @@ impl NatsBusBuilder {
         self
     }
 
-    /// The bus to feed (with the state handlers extract); a new one by
-    /// default.
+    /// The bus to feed (with the state handlers extract, and any handlers
+    /// already registered: they count as much as those added later); a
+    /// new one by default.
     pub fn bus(mut self, bus: TypeMux) -> Self {
         self.bus = Some(bus);
         self
@@ -166,8 +165,9 @@ impl NatsBusBuilder {
     /// # Errors
     ///
     /// [`NatsError::Prefix`] for a bad prefix or service name;
-    /// [`NatsError::KeyValue`] if the service's membership bucket cannot
-    /// be created.
+    /// [`NatsError::BusTaken`] if the bus feeds another running
+    /// [`NatsBus`]; [`NatsError::KeyValue`] if the service's membership
+    /// bucket cannot be created.
     pub async fn start(self) -> Result<NatsBus, NatsError> {
         check_prefix(&self.prefix)?;
         check_prefix(&self.service)?;
@@ -181,14 +181,19 @@ impl NatsBusBuilder {
         )
         .await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let tracker = Arc::new(Tracker {
-            handlers: Mutex::new(HashMap::new()),
+        // Every handler of the bus reports to the acker, whenever it was
+        // registered (before this, on the bus given to `bus`, or later).
+        let bus = self.bus.unwrap_or_default();
+        let tracker: Arc<dyn CallTracker> = Arc::new(Tracker {
             done: done_tx.clone(),
         });
-        let bus = self
-            .bus
-            .unwrap_or_default()
-            .with_state(Tracking(tracker.clone()));
+        if !bus.handler_registry().track(tracker.clone()) {
+            return Err(NatsError::BusTaken);
+        }
+        let tracking = Tracking {
+            bus: bus.clone(),
+            tracker,
+        };
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = watch::channel(false);
         let id = format!("{:016x}", fastrand::u64(..));
@@ -206,7 +211,6 @@ impl NatsBusBuilder {
             ack_wait: self.ack_wait,
             max_ack_pending: self.max_ack_pending,
             lease_ttl: self.lease_ttl,
-            tracker,
             done: done_tx,
             counters: counters.clone(),
         });
@@ -224,6 +228,7 @@ impl NatsBusBuilder {
             stop,
             coordinator: Some(coordinator),
             acker: Some(acker),
+            _tracking: tracking,
         })
     }
 }
@@ -248,9 +253,16 @@ impl NatsBusBuilder {
 ///
 /// # At least once
 ///
-/// An event is acknowledged once every handler of its type registered on
-/// the bus has returned `Ok` for it (events with no handler, read by
-/// streams only, once posted). If one fails (or panics), it is refused
+/// An event is acknowledged once every handler of its type on the bus has
+/// returned `Ok` for it (events with no handler, read by streams only,
+/// once posted). Every handler counts, however and whenever it was
+/// registered: on the bus given to [`bus`](NatsBusBuilder::bus) before
+/// the worker started, on [`NatsBus::bus`] afterwards, or by a plugin. A
+/// handler added while an event is being posted may or may not see that
+/// event, and is not waited for on it; a handler removed (unsubscribed, or
+/// its plugin unloaded) before it ran an event makes that event fail, so
+/// it is delivered again to the handlers there are then. If a handler
+/// fails (or panics), the event is refused
 /// with a delay that doubles per delivery, and delivered again; its
 /// [`meta.attempt`](DispatchMeta::attempt) is then above 1, so handlers
 /// can be idempotent. After [`max_deliver`](NatsBusBuilder::max_deliver)
@@ -263,6 +275,27 @@ pub struct NatsBus {
     /// Until closed.
     coordinator: Option<JoinHandle<()>>,
     acker: Option<JoinHandle<()>>,
+    /// The bus's handlers report to this worker until it is dropped.
+    _tracking: Tracking,
+}
+
+/// A worker's hold on its bus's handler reports; released on drop, so
+/// another worker may feed the bus later.
+struct Tracking {
+    bus: TypeMux,
+    tracker: Arc<dyn CallTracker>,
+}
+
+impl Drop for Tracking {
+    fn drop(&mut self) {
+        self.bus.handler_registry().untrack(&self.tracker);
+    }
+}
+
+impl std::fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracking").finish_non_exhaustive()
+    }
 }
 
 impl Drop for NatsBus {
@@ -343,53 +376,46 @@ struct Shared {
     ack_wait: Duration,
     max_ack_pending: i64,
     lease_ttl: Duration,
-    tracker: Arc<Tracker>,
     done: mpsc::UnboundedSender<Report>,
     counters: Arc<Counters>,
 }
 
-/// Counts handlers per type and forwards their calls' outcomes.
+/// Forwards the bus's handler reports to the acker.
 struct Tracker {
-    handlers: Mutex<HashMap<TypeId, usize>>,
     done: mpsc::UnboundedSender<Report>,
 }
 
-impl Tracker {
-    fn count(&self, event: TypeId) -> usize {
-        lock(&self.handlers).get(&event).copied().unwrap_or(0)
-    }
-}
-
 impl CallTracker for Tracker {
-    fn handler_added(&self, event: TypeId) {
-        *lock(&self.handlers).entry(event).or_default() += 1;
-    }
-
-    fn handler_removed(&self, event: TypeId) {
-        if let Some(n) = lock(&self.handlers).get_mut(&event) {
-            *n = n.saturating_sub(1);
-        }
-    }
-
-    fn call_done(&self, key: usize, error: Option<&str>) {
+    fn call_done(&self, handler: HandlerId, key: usize, error: Option<&str>) {
         let _ = self.done.send(Report::Done {
+            handler,
             key,
             error: error.map(str::to_owned),
         });
+    }
+
+    fn handler_removed(&self, handler: HandlerId) {
+        let _ = self.done.send(Report::Removed { handler });
     }
 }
 
 /// What the acker is told, in order.
 enum Report {
-    /// A delivery was posted as the event at `key`; `handlers` calls will
-    /// report on it.
+    /// A delivery was posted as the event at `key`; each of `handlers`
+    /// will report on it.
     Posted {
         key: usize,
-        handlers: usize,
+        handlers: Vec<HandlerId>,
         delivery: Box<Delivery>,
     },
     /// One handler call on the event at `key` ended.
-    Done { key: usize, error: Option<String> },
+    Done {
+        handler: HandlerId,
+        key: usize,
+        error: Option<String>,
+    },
+    /// A handler stopped: it reports on nothing more.
+    Removed { handler: HandlerId },
     /// A delivery that could not be decoded.
     Undecodable {
         delivery: Box<Delivery>,
@@ -407,11 +433,96 @@ struct Delivery {
     attempt: i64,
 }
 
+/// An event whose handlers all reported: its delivery, and the last
+/// error if one failed.
+type Finished<D> = (D, Option<String>);
+
+/// Which handlers each posted event still waits for: the acker's
+/// bookkeeping, apart from the acknowledging.
+struct Ledger<D> {
+    /// By the event's key.
+    awaiting: HashMap<usize, Awaiting<D>>,
+}
+
 /// An event awaiting its handlers' reports.
-struct Awaiting {
-    delivery: Box<Delivery>,
-    remaining: usize,
+struct Awaiting<D> {
+    delivery: D,
+    /// The handlers listed when it was posted that have not reported.
+    pending: Vec<HandlerId>,
     error: Option<String>,
+}
+
+impl<D> Ledger<D> {
+    fn new() -> Self {
+        Self {
+            awaiting: HashMap::new(),
+        }
+    }
+
+    /// The event at `key` was posted to `handlers`; finished at once if
+    /// there are none.
+    fn posted(&mut self, key: usize, handlers: Vec<HandlerId>, delivery: D) -> Option<Finished<D>> {
+        if handlers.is_empty() {
+            return Some((delivery, None));
+        }
+        self.awaiting.insert(
+            key,
+            Awaiting {
+                delivery,
+                pending: handlers,
+                error: None,
+            },
+        );
+        None
+    }
+
+    /// `handler` is done with the event at `key`. A handler the event was
+    /// not posted to (one added while it was) is not waited for, and its
+    /// report changes nothing.
+    fn done(
+        &mut self,
+        handler: HandlerId,
+        key: usize,
+        error: Option<String>,
+    ) -> Option<Finished<D>> {
+        let entry = self.awaiting.get_mut(&key)?;
+        let at = entry.pending.iter().position(|h| *h == handler)?;
+        entry.pending.swap_remove(at);
+        if error.is_some() {
+            entry.error = error;
+        }
+        if entry.pending.is_empty() {
+            self.awaiting.remove(&key).map(|e| (e.delivery, e.error))
+        } else {
+            None
+        }
+    }
+
+    /// `handler` was removed: the events it had not run yet fail (to be
+    /// delivered again to the handlers registered then).
+    fn removed(&mut self, handler: HandlerId) -> Vec<Finished<D>> {
+        let mut finished = Vec::new();
+        for entry in self.awaiting.values_mut() {
+            if let Some(at) = entry.pending.iter().position(|h| *h == handler) {
+                entry.pending.swap_remove(at);
+                entry
+                    .error
+                    .get_or_insert_with(|| "a handler was removed before it ran".to_owned());
+            }
+        }
+        let keys: Vec<usize> = self
+            .awaiting
+            .iter()
+            .filter(|(_, e)| e.pending.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            if let Some(e) = self.awaiting.remove(&key) {
+                finished.push((e.delivery, e.error));
+            }
+        }
+        finished
+    }
 }
 
 /// Acknowledges, refuses or dead-letters each delivery once its handlers
@@ -423,82 +534,63 @@ async fn acker(
     max_deliver: i64,
     nak_delay: Duration,
 ) {
-    let mut awaiting: HashMap<usize, Awaiting> = HashMap::new();
+    let mut ledger: Ledger<Box<Delivery>> = Ledger::new();
     while let Some(report) = reports.recv().await {
         let finished = match report {
             Report::Posted {
                 key,
-                handlers: 0,
-                delivery,
-            } => {
-                let _ = key;
-                Some((delivery, None))
-            }
-            Report::Posted {
-                key,
                 handlers,
                 delivery,
-            } => {
-                awaiting.insert(
-                    key,
-                    Awaiting {
-                        delivery,
-                        remaining: handlers,
-                        error: None,
-                    },
-                );
-                None
-            }
-            Report::Done { key, error } => match awaiting.get_mut(&key) {
-                Some(entry) => {
-                    // A handler added while the event was posted may
-                    // report too.
-                    entry.remaining = entry.remaining.saturating_sub(1);
-                    if error.is_some() {
-                        entry.error = error;
-                    }
-                    if entry.remaining == 0 {
-                        awaiting
-                            .remove(&key)
-                            .map(|entry| (entry.delivery, entry.error))
-                    } else {
-                        None
-                    }
-                }
-                // A local event (an error report, a dead letter).
-                None => None,
-            },
+            } => ledger.posted(key, handlers, delivery).into_iter().collect(),
+            Report::Done {
+                handler,
+                key,
+                error,
+            } => ledger.done(handler, key, error).into_iter().collect(),
+            Report::Removed { handler } => ledger.removed(handler),
             Report::Undecodable { delivery, error } => {
                 // Delivering it again cannot help.
                 dead_letter(&bus, &counters, &delivery, error).await;
                 continue;
             }
         };
-        let Some((delivery, error)) = finished else {
-            continue;
-        };
-        match error {
-            None => {
-                if let Err(e) = delivery.message.ack().await {
-                    tracing::warn!(error = %e, "could not acknowledge an event");
-                }
-                Counters::add(&counters.acked);
+        for (delivery, error) in finished {
+            settle(&bus, &counters, delivery, error, max_deliver, nak_delay).await;
+        }
+    }
+}
+
+/// Acknowledges a delivery whose handlers succeeded; refuses one that
+/// failed, or makes it a dead letter on its last delivery.
+async fn settle(
+    bus: &TypeMux,
+    counters: &Counters,
+    delivery: Box<Delivery>,
+    error: Option<String>,
+    max_deliver: i64,
+    nak_delay: Duration,
+) {
+    match error {
+        None => {
+            if let Err(e) = delivery.message.ack().await {
+                tracing::warn!(error = %e, "could not acknowledge an event");
             }
-            Some(error) if delivery.attempt >= max_deliver => {
-                dead_letter(&bus, &counters, &delivery, error).await;
+            Counters::add(&counters.acked);
+        }
+        Some(error) if delivery.attempt >= max_deliver => {
+            dead_letter(bus, counters, &delivery, error).await;
+        }
+        Some(_) => {
+            let doublings = u32::try_from(delivery.attempt.saturating_sub(1))
+                .unwrap_or(16)
+                .min(16);
+            let delay = nak_delay
+                .saturating_mul(1 << doublings)
+                .min(Duration::from_secs(60));
+            if let Err(e) = delivery.message.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(error = %e, "could not refuse an event");
             }
-            Some(_) => {
-                let doublings = u32::try_from(delivery.attempt.saturating_sub(1))
-                    .unwrap_or(16)
-                    .min(16);
-                let delay = nak_delay
-                    .saturating_mul(1 << doublings)
-                    .min(Duration::from_secs(60));
-                if let Err(e) = delivery.message.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(error = %e, "could not refuse an event");
-                }
-                Counters::add(&counters.naked);
-            }
+            Counters::add(&counters.naked);
         }
     }
 }
@@ -760,13 +852,19 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
     };
     match decoded {
         Ok(Some(remote)) => {
-            // Told before the post, so no handler's report can come first.
-            let handlers = shared.tracker.count(remote.type_id);
-            let _ = shared.done.send(Report::Posted {
-                key: remote.key,
-                handlers,
-                delivery,
-            });
+            // Told before the post, so no handler's report can come first;
+            // under the registry's lock, so a handler removed meanwhile is
+            // reported removed after this.
+            shared
+                .bus
+                .handler_registry()
+                .with_handlers(remote.type_id, |handlers| {
+                    let _ = shared.done.send(Report::Posted {
+                        key: remote.key,
+                        handlers: handlers.to_vec(),
+                        delivery,
+                    });
+                });
             if remote.post.await.is_err() {
                 tracing::debug!("the worker's bus is closed");
             }
@@ -774,12 +872,58 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
         Ok(None) => {
             let _ = shared.done.send(Report::Posted {
                 key: 0,
-                handlers: 0,
+                handlers: Vec::new(),
                 delivery,
             });
         }
         Err(error) => {
             let _ = shared.done.send(Report::Undecodable { delivery, error });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_waits_for_every_handler_it_was_posted_to() {
+        let mut ledger = Ledger::new();
+        assert!(ledger.posted(1, vec![10, 11], "e").is_none());
+        assert!(ledger.done(10, 1, None).is_none());
+        assert_eq!(ledger.done(11, 1, None), Some(("e", None)));
+        // With no handler, at once.
+        assert_eq!(ledger.posted(2, vec![], "f"), Some(("f", None)));
+    }
+
+    #[test]
+    fn a_handler_added_while_an_event_was_posted_does_not_finish_it() {
+        let mut ledger = Ledger::new();
+        assert!(ledger.posted(1, vec![10], "e").is_none());
+        // Handler 12 was not listed: its report is not a missing one's.
+        assert!(ledger.done(12, 1, None).is_none());
+        assert!(ledger.done(12, 1, Some("x".into())).is_none());
+        assert_eq!(ledger.done(10, 1, None), Some(("e", None)));
+    }
+
+    #[test]
+    fn the_last_error_is_kept_and_a_removed_handler_fails_what_it_had_not_run() {
+        let mut ledger = Ledger::new();
+        assert!(ledger.posted(1, vec![10, 11], "e").is_none());
+        assert!(ledger.posted(2, vec![11], "f").is_none());
+        assert!(ledger.posted(3, vec![10], "g").is_none());
+        assert!(ledger.done(10, 1, Some("boom".into())).is_none());
+        let mut finished = ledger.removed(11);
+        finished.sort();
+        assert_eq!(
+            finished,
+            [
+                ("e", Some("boom".to_owned())),
+                ("f", Some("a handler was removed before it ran".to_owned()))
+            ]
+        );
+        // Untouched by the removal.
+        assert_eq!(ledger.done(10, 3, None), Some(("g", None)));
+        assert!(ledger.awaiting.is_empty());
     }
 }
