@@ -254,6 +254,41 @@ async fn a_bus_feeds_one_worker_at_a_time() {
 }
 
 #[tokio::test]
+async fn an_event_whose_handler_hangs_past_every_ack_wait_is_a_dead_letter() {
+    async fn hangs(msg: Arc<MessageCreate>, State(seen): State<Seen>) {
+        let _ = record(msg.clone(), State(seen)).await;
+        if msg.content == "hang" {
+            std::future::pending::<()>().await;
+        }
+    }
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    let seen = Seen::default();
+    let worker = NatsBus::builder(jetstream(&server).await, "hung", 1)
+        .bus(TypeMux::new().with_state(seen.clone()))
+        .max_deliver(2)
+        .ack_wait(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let _handler = worker.bus().add_handler(hangs);
+    let mut letters = worker.bus().subscribe::<DeadLetter>();
+    host.send(0, "hang");
+    // Never acknowledged: delivered twice (the second waits behind the
+    // hung call), and the server gives up; so does the worker, loudly.
+    let letter = timeout(LIMIT, letters.recv()).await.unwrap().unwrap();
+    assert_eq!(letter.event_type, "MESSAGE_CREATE");
+    assert_eq!(letter.meta.shard.0, 0);
+    assert!(letter.meta.seq.0 > 0);
+    assert_eq!(letter.meta.attempt, 2);
+    assert!(letter.error.contains("ack_wait"), "{}", letter.error);
+    let d: serde_json::Value = serde_json::from_str(&letter.data).unwrap();
+    assert_eq!(d["content"], "hang");
+    eventually("counted", || worker.stats().dead_letters == 1).await;
+    host.stop().await;
+}
+
+#[tokio::test]
 async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
     let server = NatsServer::start().unwrap();
     let host = host(&server, 4).await;

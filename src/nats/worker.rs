@@ -1,7 +1,7 @@
 //! The worker side: a local bus fed from JetStream, acknowledging each
 //! event once its handlers are done.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,7 +23,11 @@ use crate::model::{Seq, ShardId};
 
 /// An event no handler could handle in `max_deliver` deliveries, posted on
 /// the worker's bus as `Arc<DeadLetter>` and then terminated at the
-/// server (it is not delivered again).
+/// server (it is not delivered again): when a handler failed on its last
+/// delivery, when it could not be decoded, and when its deliveries ran out
+/// unacknowledged (a handler ran past `ack_wait`, or a worker crashed),
+/// which the server reports in its `MAX_DELIVERIES` advisory. Each event
+/// is posted as a dead letter once.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     /// The dispatch type.
@@ -266,7 +270,14 @@ impl NatsBusBuilder {
 /// with a delay that doubles per delivery, and delivered again; its
 /// [`meta.attempt`](DispatchMeta::attempt) is then above 1, so handlers
 /// can be idempotent. After [`max_deliver`](NatsBusBuilder::max_deliver)
-/// deliveries it is posted as a [`DeadLetter`] and terminated.
+/// deliveries it is posted as a [`DeadLetter`] and terminated. When the
+/// deliveries run out because none was acknowledged within
+/// [`ack_wait`](NatsBusBuilder::ack_wait) (a hung handler, a crashed
+/// worker), the worker consuming the partition then posts the
+/// [`DeadLetter`] from JetStream's `MAX_DELIVERIES` advisory, reading the
+/// event back from the stream. (Advisories are not stored: one sent while
+/// no worker consumes the partition, between a crash and the takeover, is
+/// missed, and the event is only in the stream.)
 #[derive(Debug)]
 pub struct NatsBus {
     bus: TypeMux,
@@ -421,6 +432,12 @@ enum Report {
         delivery: Box<Delivery>,
         error: String,
     },
+    /// The server reached `max_deliver` for the event at `stream_seq`
+    /// without an acknowledgement.
+    Exhausted {
+        stream_seq: u64,
+        letter: Box<DeadLetter>,
+    },
 }
 
 /// One delivery awaiting its handlers.
@@ -431,6 +448,8 @@ struct Delivery {
     session_id: String,
     /// The delivery count.
     attempt: i64,
+    /// Its sequence number in the stream.
+    stream_seq: u64,
 }
 
 /// An event whose handlers all reported: its delivery, and the last
@@ -535,6 +554,7 @@ async fn acker(
     nak_delay: Duration,
 ) {
     let mut ledger: Ledger<Box<Delivery>> = Ledger::new();
+    let mut lettered = Lettered::default();
     while let Some(report) = reports.recv().await {
         let finished = match report {
             Report::Posted {
@@ -550,12 +570,29 @@ async fn acker(
             Report::Removed { handler } => ledger.removed(handler),
             Report::Undecodable { delivery, error } => {
                 // Delivering it again cannot help.
-                dead_letter(&bus, &counters, &delivery, error).await;
+                dead_letter(&bus, &counters, &mut lettered, &delivery, error).await;
+                continue;
+            }
+            Report::Exhausted { stream_seq, letter } => {
+                // The server gave up on it (its last delivery timed out);
+                // a handler still running on it may report later.
+                if lettered.first(stream_seq) {
+                    post_letter(&bus, &counters, *letter).await;
+                }
                 continue;
             }
         };
         for (delivery, error) in finished {
-            settle(&bus, &counters, delivery, error, max_deliver, nak_delay).await;
+            settle(
+                &bus,
+                &counters,
+                &mut lettered,
+                delivery,
+                error,
+                max_deliver,
+                nak_delay,
+            )
+            .await;
         }
     }
 }
@@ -565,6 +602,7 @@ async fn acker(
 async fn settle(
     bus: &TypeMux,
     counters: &Counters,
+    lettered: &mut Lettered,
     delivery: Box<Delivery>,
     error: Option<String>,
     max_deliver: i64,
@@ -578,7 +616,7 @@ async fn settle(
             Counters::add(&counters.acked);
         }
         Some(error) if delivery.attempt >= max_deliver => {
-            dead_letter(bus, counters, &delivery, error).await;
+            dead_letter(bus, counters, lettered, &delivery, error).await;
         }
         Some(_) => {
             let doublings = u32::try_from(delivery.attempt.saturating_sub(1))
@@ -595,27 +633,156 @@ async fn settle(
     }
 }
 
-/// Posts `delivery` as a [`DeadLetter`] and terminates it.
-async fn dead_letter(bus: &TypeMux, counters: &Counters, delivery: &Delivery, error: String) {
-    tracing::warn!(
-        event_type = %delivery.event_type,
-        shard = delivery.meta.shard.0,
-        seq = delivery.meta.seq.0,
-        %error,
-        "an event is a dead letter"
-    );
-    let letter = DeadLetter {
-        event_type: delivery.event_type.clone(),
-        meta: delivery.meta,
-        session_id: delivery.session_id.clone(),
-        data: String::from_utf8_lossy(&delivery.message.payload).into_owned(),
-        error,
-    };
-    let _ = bus.post(letter).await;
+/// The stream sequence numbers of the latest dead letters, so an event is
+/// posted as one once, whether its last handler failed or the server gave
+/// up on it first.
+#[derive(Default)]
+struct Lettered {
+    seqs: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Lettered {
+    /// How many are remembered.
+    const KEPT: usize = 4096;
+
+    /// Whether `seq` is new (and remembers it); 0 (unknown) always is.
+    fn first(&mut self, seq: u64) -> bool {
+        if seq == 0 {
+            return true;
+        }
+        if !self.seqs.insert(seq) {
+            return false;
+        }
+        self.order.push_back(seq);
+        if self.order.len() > Self::KEPT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seqs.remove(&old);
+        }
+        true
+    }
+}
+
+/// Posts `delivery` as a [`DeadLetter`] (unless it already was) and
+/// terminates it.
+async fn dead_letter(
+    bus: &TypeMux,
+    counters: &Counters,
+    lettered: &mut Lettered,
+    delivery: &Delivery,
+    error: String,
+) {
+    if lettered.first(delivery.stream_seq) {
+        let letter = DeadLetter {
+            event_type: delivery.event_type.clone(),
+            meta: delivery.meta,
+            session_id: delivery.session_id.clone(),
+            data: String::from_utf8_lossy(&delivery.message.payload).into_owned(),
+            error,
+        };
+        post_letter(bus, counters, letter).await;
+    }
     if let Err(e) = delivery.message.ack_with(AckKind::Term).await {
         tracing::warn!(error = %e, "could not terminate a dead letter");
     }
+}
+
+/// Posts `letter` and counts it.
+async fn post_letter(bus: &TypeMux, counters: &Counters, letter: DeadLetter) {
+    tracing::warn!(
+        event_type = %letter.event_type,
+        shard = letter.meta.shard.0,
+        seq = letter.meta.seq.0,
+        error = %letter.error,
+        "an event is a dead letter"
+    );
+    let _ = bus.post(letter).await;
     Counters::add(&counters.dead_letters);
+}
+
+/// JetStream's advisory that a message reached the consumer's
+/// `max_deliver` without being acknowledged (only the fields used).
+#[derive(serde::Deserialize)]
+struct MaxDeliveries {
+    /// The message's sequence number in the stream.
+    stream_seq: u64,
+    /// How many times it was delivered.
+    deliveries: u64,
+}
+
+/// The subject of the advisory JetStream publishes when a message of
+/// `consumer` on `stream` reaches `max_deliver` through ack timeouts.
+fn max_deliveries_subject(stream: &str, consumer: &str) -> String {
+    format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}")
+}
+
+/// A `MAX_DELIVERIES` advisory for `shard`'s consumer: the event, read
+/// back from the stream, goes to the acker as a dead letter.
+async fn exhausted(
+    shared: &Shared,
+    stream: &jetstream::stream::Stream,
+    shard: u32,
+    payload: &[u8],
+) {
+    let advisory: MaxDeliveries = match serde_json::from_slice(payload) {
+        Ok(advisory) => advisory,
+        Err(e) => {
+            tracing::warn!(shard, error = %e, "an unreadable max-deliveries advisory");
+            return;
+        }
+    };
+    let error = format!(
+        "not acknowledged within ack_wait in {} deliveries (a handler ran too long, or its worker stopped)",
+        advisory.deliveries
+    );
+    let attempt = u32::try_from(advisory.deliveries).unwrap_or(u32::MAX);
+    let letter = match stream.get_raw_message(advisory.stream_seq).await {
+        Ok(stored) => DeadLetter {
+            event_type: event_type_of(stored.subject.as_str()),
+            meta: DispatchMeta {
+                shard: ShardId(shard),
+                seq: Seq(header(Some(&stored.headers), HEADER_SEQ)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0)),
+                attempt,
+            },
+            session_id: header(Some(&stored.headers), HEADER_SESSION).unwrap_or_default(),
+            data: String::from_utf8_lossy(&stored.payload).into_owned(),
+            error,
+        },
+        // Gone from the stream (its age limit): the letter says which.
+        Err(e) => DeadLetter {
+            event_type: String::new(),
+            meta: DispatchMeta {
+                shard: ShardId(shard),
+                seq: Seq(0),
+                attempt,
+            },
+            session_id: String::new(),
+            data: String::new(),
+            error: format!(
+                "{error}; stream message {} could not be read back: {e}",
+                advisory.stream_seq
+            ),
+        },
+    };
+    let _ = shared.done.send(Report::Exhausted {
+        stream_seq: advisory.stream_seq,
+        letter: Box::new(letter),
+    });
+}
+
+/// The value of header `name`, if present.
+fn header(headers: Option<&async_nats::HeaderMap>, name: &str) -> Option<String> {
+    headers
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+}
+
+/// The dispatch type of an event subject, `<prefix>.evt.<TYPE>.<shard>`.
+fn event_type_of(subject: &str) -> String {
+    subject.rsplit('.').nth(1).unwrap_or_default().to_owned()
 }
 
 /// Keeps this worker's membership and its fair share of partitions.
@@ -785,11 +952,23 @@ async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool
             let stream = shared.js.get_stream(&stream_name).await?;
             let consumer: consumer::PullConsumer =
                 stream.get_or_create_consumer(&name, config.clone()).await?;
+            // Before consuming, so no advisory of this run is missed.
+            let mut advisories = shared
+                .js
+                .client()
+                .subscribe(max_deliveries_subject(&stream_name, &name))
+                .await?;
             let mut messages = consumer.messages().await?;
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(message) => deliver(&shared, shard, message).await,
-                    Err(e) => tracing::debug!(shard, error = %e, "consumer stream"),
+            loop {
+                tokio::select! {
+                    message = messages.next() => match message {
+                        Some(Ok(message)) => deliver(&shared, shard, message).await,
+                        Some(Err(e)) => tracing::debug!(shard, error = %e, "consumer stream"),
+                        None => break,
+                    },
+                    Some(advisory) = advisories.next() => {
+                        exhausted(&shared, &stream, shard, &advisory.payload).await;
+                    }
                 }
             }
             Ok::<_, async_nats::Error>(())
@@ -811,22 +990,11 @@ async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool
 
 /// Decodes one delivery and posts it on the bus, telling the acker.
 async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_owned())
-    };
-    // `<prefix>.evt.<TYPE>.<shard>`.
-    let event_type = message
-        .subject
-        .as_str()
-        .rsplit('.')
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    let attempt = message.info().map_or(1, |info| info.delivered);
+    let header = |name: &str| header(message.headers.as_ref(), name);
+    let event_type = event_type_of(message.subject.as_str());
+    let (attempt, stream_seq) = message
+        .info()
+        .map_or((1, 0), |info| (info.delivered, info.stream_sequence));
     if attempt > 1 {
         Counters::add(&shared.counters.redelivered);
     }
@@ -840,6 +1008,7 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
         meta,
         session_id: header(HEADER_SESSION).unwrap_or_default(),
         attempt,
+        stream_seq,
         message,
     });
     // Decoded from the payload in place; the decode owns what it posts.
@@ -885,6 +1054,23 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_is_a_dead_letter_once() {
+        let mut lettered = Lettered::default();
+        assert!(lettered.first(7));
+        assert!(!lettered.first(7));
+        assert!(
+            lettered.first(0) && lettered.first(0),
+            "unknown: never merged"
+        );
+        for seq in 100..100 + Lettered::KEPT as u64 {
+            assert!(lettered.first(seq));
+        }
+        // Only the latest are remembered.
+        assert!(lettered.first(7));
+        assert_eq!(lettered.order.len(), Lettered::KEPT);
+    }
 
     #[test]
     fn an_event_waits_for_every_handler_it_was_posted_to() {
