@@ -349,6 +349,58 @@ async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
 }
 
 #[tokio::test]
+async fn a_partition_given_up_to_a_new_worker_keeps_its_order() {
+    async fn slow(msg: Arc<MessageCreate>, State(seen): State<Seen>) -> Result<(), BoxError> {
+        // Work that takes a while: the worker holds many events when it
+        // gives the partition up.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        record(msg, State(seen)).await
+    }
+    const N: u64 = 600;
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 2).await;
+    // One record for both workers: the order events were handled in.
+    let seen = Seen::default();
+    let worker = async || {
+        NatsBus::builder(jetstream(&server).await, "handover", 2)
+            .bus(TypeMux::new().with_state(seen.clone()))
+            .lease_ttl(Duration::from_secs(3))
+    };
+    let a = worker().await.start().await.unwrap();
+    let _ha = a.bus().add_handler(slow);
+    eventually("a takes both shards", || a.stats().partitions == 2).await;
+    // All to shard 1, the one A gives up (its highest).
+    for i in 0..N {
+        host.send(2 * i + 1, &format!("m{i}"));
+    }
+    eventually("a has begun", || seen.len() > 0).await;
+    let b = worker().await.start().await.unwrap();
+    let _hb = b.bus().add_handler(slow);
+    // What A held and had not handled reaches B soon, not after the
+    // 30 s ack_wait, and after what A handled.
+    eventually("the shards shared", || {
+        a.stats().partitions == 1 && b.stats().partitions == 1
+    })
+    .await;
+    eventually("all handled", || seen.len() as u64 >= N).await;
+    let seen = seen.0.lock().unwrap().clone();
+    let mut handled: Vec<u64> = Vec::new();
+    for (content, shard, seq, _) in &seen {
+        assert_eq!(*shard, 1, "{content}");
+        assert!(
+            handled.last().is_none_or(|last| seq > last),
+            "{content} (seq {seq}) handled after seq {:?}",
+            handled.last()
+        );
+        handled.push(*seq);
+    }
+    assert_eq!(handled.len() as u64, N);
+    b.close().await;
+    a.close().await;
+    host.stop().await;
+}
+
+#[tokio::test]
 async fn commands_reach_a_shard_through_the_host_that_runs_it() {
     use shardbus::gateway::UpdatePresence;
     use shardbus::nats::{CommandSendError, CommandServer, ShardCommand, ShardCommands};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer, kv};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{
@@ -250,10 +250,20 @@ impl NatsBusBuilder {
 /// live workers, rounded up) and giving up extras when workers join. A
 /// partition has one consumer process at a time and its events are posted
 /// in stream order, so the events of one guild (which one shard carries)
-/// reach the worker's bus in order, per type as on a shard host. A crashed
+/// reach the worker's bus in order, per type as on a shard host.
+///
+/// That order holds absent failures, across handovers too: a worker
+/// giving a partition up (a worker joined, or it is closing) keeps the
+/// lease while it stops pulling, gives back at once what it had pulled and
+/// not posted (delivered again ahead of later events), and waits (up to
+/// `ack_wait`) until what it posted is settled; only then may another
+/// worker take the partition. Failures do reorder: an event a handler
+/// failed is delivered again after its delay, behind later ones; a crashed
 /// worker's leases expire after [`lease_ttl`](NatsBusBuilder::lease_ttl)
-/// and its partitions move; what it had not acknowledged is delivered
-/// again after [`ack_wait`](NatsBusBuilder::ack_wait).
+/// and its partitions move, and what it had not acknowledged is delivered
+/// again after [`ack_wait`](NatsBusBuilder::ack_wait), after what the next
+/// worker handled meanwhile; so does an event whose handler outlives
+/// `ack_wait`.
 ///
 /// # At least once
 ///
@@ -450,6 +460,8 @@ struct Delivery {
     attempt: i64,
     /// Its sequence number in the stream.
     stream_seq: u64,
+    /// Counts it in flight for its partition until settled.
+    _in_flight: Option<OwnedSemaphorePermit>,
 }
 
 /// An event whose handlers all reported: its delivery, and the last
@@ -785,11 +797,31 @@ fn event_type_of(subject: &str) -> String {
     subject.rsplit('.').nth(1).unwrap_or_default().to_owned()
 }
 
+/// A partition this worker holds the lease of.
+struct Held {
+    /// The lease's revision.
+    revision: u64,
+    /// Tells the consumer to stop.
+    stop: watch::Sender<bool>,
+    /// The consumer.
+    task: JoinHandle<()>,
+}
+
 /// Keeps this worker's membership and its fair share of partitions.
+///
+/// A partition given up keeps its lease (renewed here) until its consumer
+/// has stopped: it pulls no more, refuses what it had pulled and not
+/// posted, and waits for what it posted to be settled. Only then is the
+/// lease deleted and another worker may take the partition, so events of
+/// one shard are handled in order across the handover.
 async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<bool>) {
     let member = format!("{}.member.{}", shared.service, shared.id);
-    let mut owned: HashMap<u32, (u64, watch::Sender<bool>, JoinHandle<()>)> = HashMap::new();
+    let mut owned: HashMap<u32, Held> = HashMap::new();
+    let mut releasing: HashMap<u32, Held> = HashMap::new();
+    // Consumers say here when they have stopped.
+    let (stopped_tx, mut stopped_rx) = mpsc::unbounded_channel::<u32>();
     let tick = shared.lease_ttl / 3;
+    let mut stopping = false;
     loop {
         let _ = put_with_ttl(
             &shared.js,
@@ -800,51 +832,69 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
             shared.lease_ttl,
         )
         .await;
-        let members = count_members(&shared).await.max(1);
-        let fair = shards.div_ceil(u32::try_from(members).unwrap_or(u32::MAX)) as usize;
-        // Renew what is ours; a lease lost (expired and taken) stops its
-        // partition.
-        let ids: Vec<u32> = owned.keys().copied().collect();
+        // Renew every lease, those being given up too; a lease lost
+        // (expired and taken) stops its partition at once.
+        let ids: Vec<u32> = owned.keys().chain(releasing.keys()).copied().collect();
         for shard in ids {
-            let key = part_key(&shared, shard);
-            let revision = owned.get(&shard).map_or(0, |o| o.0);
-            match put_with_ttl(
+            let Some(held) = owned.get_mut(&shard).or_else(|| releasing.get_mut(&shard)) else {
+                continue;
+            };
+            let renewed = put_with_ttl(
                 &shared.js,
                 &shared.bucket,
-                &key,
+                &part_key(&shared, shard),
                 id_value(&shared),
-                Some(revision),
+                Some(held.revision),
                 shared.lease_ttl,
             )
-            .await
-            {
-                Some(revision) => {
-                    if let Some(o) = owned.get_mut(&shard) {
-                        o.0 = revision;
-                    }
-                }
+            .await;
+            match renewed {
+                Some(revision) => held.revision = revision,
                 None => {
-                    if let Some((_, stop, task)) = owned.remove(&shard) {
-                        let _ = stop.send(true);
-                        let _ = task.await;
+                    tracing::warn!(shard, "a partition's lease was lost");
+                    if let Some(lost) = owned.remove(&shard).or_else(|| releasing.remove(&shard)) {
+                        let _ = lost.stop.send(true);
                     }
                 }
             }
         }
-        // Give up extras when others joined.
-        while owned.len() > fair {
-            let Some(&shard) = owned.keys().max() else {
-                break;
-            };
-            release(&shared, shard, owned.remove(&shard)).await;
+        // Free the leases of the consumers that have stopped.
+        while let Ok(shard) = stopped_rx.try_recv() {
+            if let Some(held) = releasing.remove(&shard) {
+                let _ = held.task.await;
+                let _ = shared
+                    .kv
+                    .delete_expect_revision(part_key(&shared, shard), Some(held.revision))
+                    .await;
+            }
         }
-        // Claim free partitions up to the fair share.
-        if owned.len() < fair {
+        if stopping {
+            for (shard, held) in owned.drain() {
+                let _ = held.stop.send(true);
+                releasing.insert(shard, held);
+            }
+            if releasing.is_empty() {
+                break;
+            }
+        } else {
+            let members = count_members(&shared).await.max(1);
+            let fair = shards.div_ceil(u32::try_from(members).unwrap_or(u32::MAX)) as usize;
+            // Give up extras when others joined.
+            while owned.len() > fair {
+                let Some(&shard) = owned.keys().max() else {
+                    break;
+                };
+                if let Some(held) = owned.remove(&shard) {
+                    let _ = held.stop.send(true);
+                    releasing.insert(shard, held);
+                }
+            }
+            // Claim free partitions up to the fair share.
             for shard in 0..shards {
                 if owned.len() >= fair {
                     break;
                 }
-                if owned.contains_key(&shard) {
+                if owned.contains_key(&shard) || releasing.contains_key(&shard) {
                     continue;
                 }
                 let key = part_key(&shared, shard);
@@ -860,8 +910,16 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
                 .await
                 {
                     let (stop, stopped) = watch::channel(false);
-                    let task = tokio::spawn(consume(shared.clone(), shard, stopped));
-                    owned.insert(shard, (revision, stop, task));
+                    let task =
+                        tokio::spawn(consume(shared.clone(), shard, stopped, stopped_tx.clone()));
+                    owned.insert(
+                        shard,
+                        Held {
+                            revision,
+                            stop,
+                            task,
+                        },
+                    );
                 }
             }
         }
@@ -871,32 +929,15 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
             .store(owned.len() as u64, Ordering::Relaxed);
         tokio::select! {
             () = tokio::time::sleep(tick) => {}
-            _ = stop.changed() => break,
+            _ = stop.changed(), if !stopping => stopping = true,
+            // Back at once to free its lease; kept for the loop above.
+            Some(shard) = stopped_rx.recv() => {
+                let _ = stopped_tx.send(shard);
+            }
         }
-    }
-    let shards: Vec<u32> = owned.keys().copied().collect();
-    for shard in shards {
-        release(&shared, shard, owned.remove(&shard)).await;
     }
     let _ = shared.kv.delete(&member).await;
     shared.counters.partitions.store(0, Ordering::Relaxed);
-}
-
-/// Stops consuming `shard` and frees its lease.
-async fn release(
-    shared: &Shared,
-    shard: u32,
-    owned: Option<(u64, watch::Sender<bool>, JoinHandle<()>)>,
-) {
-    let Some((revision, stop, task)) = owned else {
-        return;
-    };
-    let _ = stop.send(true);
-    let _ = task.await;
-    let _ = shared
-        .kv
-        .delete_expect_revision(part_key(shared, shard), Some(revision))
-        .await;
 }
 
 /// This worker's id, as a lease's value.
@@ -922,8 +963,76 @@ async fn count_members(shared: &Shared) -> usize {
     }
 }
 
-/// Consumes `shard`'s partition until told to stop.
-async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool>) {
+/// Events asked for in one pull. The server sends no more than this
+/// until the worker asks again, so a stopping consumer knows it has all
+/// it was sent once its pull ends.
+const PULL_BATCH: usize = 128;
+
+/// How long one pull waits for events: also the longest a stopping
+/// consumer waits for its last pull to end.
+const PULL_EXPIRES: Duration = Duration::from_millis(500);
+
+/// Deliveries in flight, at most (a bound no consumer reaches: the
+/// server's `max_ack_pending` is far lower).
+const IN_FLIGHT: u32 = u32::MAX;
+
+/// Consumes `shard`'s partition until told to stop, then refuses what it
+/// pulled and did not post, waits (up to `ack_wait`) for what it posted
+/// to be settled, and says so on `stopped`.
+async fn consume(
+    shared: Arc<Shared>,
+    shard: u32,
+    mut stop: watch::Receiver<bool>,
+    stopped: mpsc::UnboundedSender<u32>,
+) {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let opened = tokio::select! {
+            opened = open_partition(&shared, shard) => opened,
+            _ = stop.changed() => break,
+        };
+        let result = match opened {
+            Ok(mut partition) => pull(&shared, shard, &mut partition, &in_flight, &mut stop).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "consuming a partition failed: retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // What was posted is handled by this worker before another one takes
+    // the partition; one that takes longer than ack_wait was redelivered
+    // anyway.
+    let settled = tokio::time::timeout(shared.ack_wait, in_flight.acquire_many(IN_FLIGHT)).await;
+    if settled.is_err() {
+        tracing::warn!(
+            shard,
+            "events posted before the partition was given up were not settled within ack_wait"
+        );
+    }
+    let _ = stopped.send(shard);
+}
+
+/// A partition's consumer, ready to pull.
+struct Partition {
+    stream: jetstream::stream::Stream,
+    consumer: consumer::PullConsumer,
+    /// JetStream's `MAX_DELIVERIES` advisories for the consumer.
+    advisories: async_nats::Subscriber,
+}
+
+/// Creates (or finds) `shard`'s durable consumer and subscribes to its
+/// advisories.
+async fn open_partition(shared: &Shared, shard: u32) -> Result<Partition, async_nats::Error> {
     let stream_name = super::stream_name(&shared.prefix);
     let filter_subjects: Vec<String> = match &shared.events {
         Some(types) => types
@@ -947,49 +1056,77 @@ async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool
         filter_subjects,
         ..Default::default()
     };
-    loop {
-        let consumed = async {
-            let stream = shared.js.get_stream(&stream_name).await?;
-            let consumer: consumer::PullConsumer =
-                stream.get_or_create_consumer(&name, config.clone()).await?;
-            // Before consuming, so no advisory of this run is missed.
-            let mut advisories = shared
-                .js
-                .client()
-                .subscribe(max_deliveries_subject(&stream_name, &name))
-                .await?;
-            let mut messages = consumer.messages().await?;
-            loop {
-                tokio::select! {
-                    message = messages.next() => match message {
-                        Some(Ok(message)) => deliver(&shared, shard, message).await,
-                        Some(Err(e)) => tracing::debug!(shard, error = %e, "consumer stream"),
-                        None => break,
-                    },
-                    Some(advisory) = advisories.next() => {
-                        exhausted(&shared, &stream, shard, &advisory.payload).await;
+    let stream = shared.js.get_stream(&stream_name).await?;
+    let consumer = stream.get_or_create_consumer(&name, config).await?;
+    // Before pulling, so no advisory of this run is missed.
+    let advisories = shared
+        .js
+        .client()
+        .subscribe(max_deliveries_subject(&stream_name, &name))
+        .await?;
+    Ok(Partition {
+        stream,
+        consumer,
+        advisories,
+    })
+}
+
+/// Pulls `partition` one batch at a time, posting each event, until told
+/// to stop; then refuses the rest of the batch in progress (delivered
+/// again at once, ahead of later events, to whoever consumes next).
+async fn pull(
+    shared: &Shared,
+    shard: u32,
+    partition: &mut Partition,
+    in_flight: &Arc<Semaphore>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), async_nats::Error> {
+    let Partition {
+        stream,
+        consumer,
+        advisories,
+    } = partition;
+    let mut stopping = *stop.borrow_and_update();
+    while !stopping {
+        let mut batch = consumer
+            .batch()
+            .max_messages(PULL_BATCH)
+            .expires(PULL_EXPIRES)
+            .messages()
+            .await?;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed(), if !stopping => stopping = true,
+                message = batch.next() => match message {
+                    Some(Ok(message)) if stopping => {
+                        if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+                            tracing::debug!(shard, error = %e, "could not give an event back");
+                        }
                     }
+                    Some(Ok(message)) => {
+                        let permit = in_flight.clone().try_acquire_owned().ok();
+                        deliver(shared, shard, message, permit).await;
+                    }
+                    Some(Err(e)) => tracing::debug!(shard, error = %e, "consumer pull"),
+                    None => break,
+                },
+                Some(advisory) = advisories.next(), if !stopping => {
+                    exhausted(shared, stream, shard, &advisory.payload).await;
                 }
             }
-            Ok::<_, async_nats::Error>(())
-        };
-        tokio::select! {
-            result = consumed => {
-                if let Err(e) = result {
-                    tracing::warn!(shard, error = %e, "consuming a partition failed: retrying");
-                }
-            }
-            _ = stop.changed() => return,
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = stop.changed() => return,
         }
     }
+    Ok(())
 }
 
 /// Decodes one delivery and posts it on the bus, telling the acker.
-async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
+async fn deliver(
+    shared: &Shared,
+    shard: u32,
+    message: jetstream::Message,
+    in_flight: Option<OwnedSemaphorePermit>,
+) {
     let header = |name: &str| header(message.headers.as_ref(), name);
     let event_type = event_type_of(message.subject.as_str());
     let (attempt, stream_seq) = message
@@ -1010,6 +1147,7 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
         attempt,
         stream_seq,
         message,
+        _in_flight: in_flight,
     });
     // Decoded from the payload in place; the decode owns what it posts.
     let decoded = match std::str::from_utf8(&delivery.message.payload) {
