@@ -453,6 +453,32 @@ async fn commands_reach_a_shard_through_the_host_that_runs_it() {
 }
 
 #[tokio::test]
+async fn a_command_server_answers_as_soon_as_serve_returns() {
+    use shardbus::gateway::UpdatePresence;
+    use shardbus::nats::{CommandServer, ShardCommand, ShardCommands};
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    let commands = ShardCommands::new(async_nats::connect(server.url()).await.unwrap());
+    let presence = ShardCommand::UpdatePresence(UpdatePresence {
+        status: "idle".into(),
+        ..UpdatePresence::default()
+    });
+    for round in 0..20 {
+        // A host (re)starting its server: the first command right after
+        // must find it, not "no host runs shard 0".
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let serving = CommandServer::serve(client, "shardbus", &host.manager)
+            .await
+            .unwrap();
+        if let Err(e) = commands.send(0, &presence).await {
+            panic!("round {round}: {e}");
+        }
+        drop(serving);
+    }
+    host.stop().await;
+}
+
+#[tokio::test]
 async fn an_event_that_does_not_decode_is_a_dead_letter_and_the_worker_goes_on() {
     let server = NatsServer::start().unwrap();
     let host = host(&server, 1).await;
