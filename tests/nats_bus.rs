@@ -288,6 +288,80 @@ async fn an_event_whose_handler_hangs_past_every_ack_wait_is_a_dead_letter() {
     host.stop().await;
 }
 
+/// Waits until `consumer` of the event stream has nothing awaiting an
+/// acknowledgement and has delivered `delivered` events.
+async fn all_acknowledged(server: &NatsServer, consumer: &str, delivered: u64) {
+    let js = jetstream(server).await;
+    let mut last = None;
+    let settled = timeout(LIMIT, async {
+        loop {
+            if let Ok(stream) = js.get_stream("shardbus_events").await
+                && let Ok(info) = stream.consumer_info(consumer).await
+            {
+                if info.num_ack_pending == 0 && info.ack_floor.stream_sequence >= delivered {
+                    return;
+                }
+                last = Some((info.num_ack_pending, info.ack_floor.stream_sequence));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        settled.is_ok(),
+        "{consumer}: (ack pending, ack floor) still {last:?}"
+    );
+}
+
+#[tokio::test]
+async fn closing_or_dropping_a_worker_acknowledges_what_its_handlers_finish() {
+    #[derive(Clone)]
+    struct Gate(Arc<tokio::sync::Semaphore>);
+    async fn gated(
+        msg: Arc<MessageCreate>,
+        State(seen): State<Seen>,
+        State(gate): State<Gate>,
+    ) -> Result<(), BoxError> {
+        record(msg, State(seen)).await?;
+        gate.0.acquire().await?.forget();
+        Ok(())
+    }
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    for (round, service) in ["closed", "dropped"].into_iter().enumerate() {
+        let seen = Seen::default();
+        let gate = Gate(Arc::new(tokio::sync::Semaphore::new(0)));
+        let worker = NatsBus::builder(jetstream(&server).await, service, 1)
+            .bus(
+                TypeMux::new()
+                    .with_state(seen.clone())
+                    .with_state(gate.clone()),
+            )
+            .start()
+            .await
+            .unwrap();
+        let _handler = worker.bus().add_handler(gated);
+        // One more event each round; each service's consumer reads them
+        // all.
+        let events = round + 1;
+        host.send(round as u64, "m");
+        eventually("the handler runs", || seen.len() == 1).await;
+        // Leaving while the handler runs: what it finishes is still
+        // acknowledged (not delivered again after ack_wait).
+        if service == "closed" {
+            let closing = tokio::spawn(worker.close());
+            gate.0.add_permits(events);
+            let stats = closing.await.unwrap();
+            assert_eq!((stats.acked, stats.naked), (1, 0), "{stats:?}");
+        } else {
+            drop(worker);
+            gate.0.add_permits(events);
+        }
+        all_acknowledged(&server, &format!("{service}_0"), events as u64).await;
+    }
+    host.stop().await;
+}
+
 #[tokio::test]
 async fn two_workers_share_the_shards_and_each_shard_keeps_its_order() {
     let server = NatsServer::start().unwrap();

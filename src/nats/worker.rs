@@ -201,6 +201,7 @@ impl NatsBusBuilder {
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = watch::channel(false);
         let id = format!("{:016x}", fastrand::u64(..));
+        let client = self.js.client();
         let shared = Arc::new(Shared {
             js: self.js,
             kv,
@@ -220,10 +221,14 @@ impl NatsBusBuilder {
         });
         let acker = tokio::spawn(acker(
             done_rx,
-            counters.clone(),
-            bus.clone(),
-            self.max_deliver,
-            self.nak_delay,
+            Acker {
+                counters: counters.clone(),
+                bus: bus.clone(),
+                client,
+                max_deliver: self.max_deliver,
+                nak_delay: self.nak_delay,
+                _tracking: tracking,
+            },
         ));
         let coordinator = tokio::spawn(coordinate(shared, self.shards, stopped));
         Ok(NatsBus {
@@ -232,7 +237,6 @@ impl NatsBusBuilder {
             stop,
             coordinator: Some(coordinator),
             acker: Some(acker),
-            _tracking: tracking,
         })
     }
 }
@@ -293,15 +297,15 @@ pub struct NatsBus {
     bus: TypeMux,
     counters: Arc<Counters>,
     stop: watch::Sender<bool>,
-    /// Until closed.
+    /// Keeps the membership and the partitions; ends once every
+    /// partition is released after `stop`.
     coordinator: Option<JoinHandle<()>>,
+    /// Settles deliveries; ends after the coordinator.
     acker: Option<JoinHandle<()>>,
-    /// The bus's handlers report to this worker until it is dropped.
-    _tracking: Tracking,
 }
 
-/// A worker's hold on its bus's handler reports; released on drop, so
-/// another worker may feed the bus later.
+/// A worker's hold on its bus's handler reports; released on drop (when
+/// the acker ends), so another worker may feed the bus later.
 struct Tracking {
     bus: TypeMux,
     tracker: Arc<dyn CallTracker>,
@@ -321,13 +325,10 @@ impl std::fmt::Debug for Tracking {
 
 impl Drop for NatsBus {
     /// Leaves the service in the background, as [`close`](Self::close)
-    /// does but without waiting; events whose handlers are still running
-    /// are not acknowledged, and are delivered again.
+    /// does but without waiting for it (the runtime must go on running
+    /// for it to finish).
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(acker) = self.acker.take() {
-            acker.abort();
-        }
     }
 }
 
@@ -366,16 +367,27 @@ impl NatsBus {
         self.counters.snapshot()
     }
 
-    /// Leaves the service: stops consuming, releases its partitions to the
-    /// other workers, and returns the counts. Deliveries not yet
-    /// acknowledged are delivered again (to whoever takes the partition).
+    /// Leaves the service and returns the counts: stops pulling, gives
+    /// back what was pulled and not posted, waits (up to
+    /// [`ack_wait`](NatsBusBuilder::ack_wait)) for the handlers of what
+    /// was posted, acknowledges or refuses those events and flushes that
+    /// to the server, then releases its partitions to the other workers.
+    /// An event whose handlers have not finished by then is delivered
+    /// again (to whoever takes the partition).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped, the worker leaves in the background, as when
+    /// it is dropped.
     pub async fn close(mut self) -> WorkerStats {
         let _ = self.stop.send(true);
         if let Some(coordinator) = self.coordinator.take() {
             let _ = coordinator.await;
         }
+        // The coordinator told the acker to end once what the consumers
+        // posted is settled: every report before that is handled.
         if let Some(acker) = self.acker.take() {
-            acker.abort();
+            let _ = acker.await;
         }
         self.counters.snapshot()
     }
@@ -442,6 +454,9 @@ enum Report {
         delivery: Box<Delivery>,
         error: String,
     },
+    /// The coordinator has stopped: every partition is released, and what
+    /// its consumers posted is settled (or waited for long enough).
+    Shutdown,
     /// The server reached `max_deliver` for the event at `stream_seq`
     /// without an acknowledgement.
     Exhausted {
@@ -556,15 +571,29 @@ impl<D> Ledger<D> {
     }
 }
 
-/// Acknowledges, refuses or dead-letters each delivery once its handlers
-/// reported.
-async fn acker(
-    mut reports: mpsc::UnboundedReceiver<Report>,
+/// What the acker works with.
+struct Acker {
     counters: Arc<Counters>,
     bus: TypeMux,
+    /// Flushed when the acker ends, so its last acknowledgements leave.
+    client: async_nats::Client,
     max_deliver: i64,
     nak_delay: Duration,
-) {
+    /// The bus's handlers report here until the acker ends.
+    _tracking: Tracking,
+}
+
+/// Acknowledges, refuses or dead-letters each delivery once its handlers
+/// reported, until the coordinator says it is done.
+async fn acker(mut reports: mpsc::UnboundedReceiver<Report>, acker: Acker) {
+    let Acker {
+        counters,
+        bus,
+        client,
+        max_deliver,
+        nak_delay,
+        _tracking,
+    } = acker;
     let mut ledger: Ledger<Box<Delivery>> = Ledger::new();
     let mut lettered = Lettered::default();
     while let Some(report) = reports.recv().await {
@@ -585,6 +614,7 @@ async fn acker(
                 dead_letter(&bus, &counters, &mut lettered, &delivery, error).await;
                 continue;
             }
+            Report::Shutdown => break,
             Report::Exhausted { stream_seq, letter } => {
                 // The server gave up on it (its last delivery timed out);
                 // a handler still running on it may report later.
@@ -606,6 +636,15 @@ async fn acker(
             )
             .await;
         }
+    }
+    if !ledger.awaiting.is_empty() {
+        tracing::warn!(
+            events = ledger.awaiting.len(),
+            "leaving with events whose handlers have not finished: they are delivered again"
+        );
+    }
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush the last acknowledgements");
     }
 }
 
@@ -797,6 +836,15 @@ fn event_type_of(subject: &str) -> String {
     subject.rsplit('.').nth(1).unwrap_or_default().to_owned()
 }
 
+/// Tells the acker to end when dropped.
+struct EndAcker(mpsc::UnboundedSender<Report>);
+
+impl Drop for EndAcker {
+    fn drop(&mut self) {
+        let _ = self.0.send(Report::Shutdown);
+    }
+}
+
 /// A partition this worker holds the lease of.
 struct Held {
     /// The lease's revision.
@@ -815,6 +863,8 @@ struct Held {
 /// lease deleted and another worker may take the partition, so events of
 /// one shard are handled in order across the handover.
 async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<bool>) {
+    // However this ends (a panic too), the acker ends after it.
+    let _ending = EndAcker(shared.done.clone());
     let member = format!("{}.member.{}", shared.service, shared.id);
     let mut owned: HashMap<u32, Held> = HashMap::new();
     let mut releasing: HashMap<u32, Held> = HashMap::new();
