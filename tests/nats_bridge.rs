@@ -307,4 +307,14 @@ async fn a_stale_or_broken_entry_is_not_resumed() {
     assert_eq!(store.load(2, 4).await.unwrap(), None);
     assert!(kv.get("shard.2").await.unwrap().is_none());
     assert!(store.load_range(0..4, 4).await.unwrap().is_empty());
+    // A resume URL that is not a websocket's: not used, and removed.
+    for url in ["http://example.com", "javascript:alert(1)", ""] {
+        let odd = ResumeState {
+            resume_url: url.into(),
+            ..state.clone()
+        };
+        store.save(3, &odd).await.unwrap();
+        assert_eq!(store.load(3, 4).await.unwrap(), None, "{url}");
+        assert!(kv.get("shard.3").await.unwrap().is_none(), "{url}");
+    }
 }
