@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use common::gateway::{LIMIT, Msg, config, message, sim, test_config};
+use common::gateway::{LIMIT, Msg, config, eventually_some, message, sim, test_config};
 use common::nats::jetstream;
 use futures::StreamExt;
 use shardbus::nats::{NatsBridge, ResumeState, ResumeStore};
@@ -182,7 +182,12 @@ async fn a_restarted_host_resumes_from_the_store_and_the_server_drops_the_replay
         send(&sim, guild, i);
     }
     stored(&js, 10).await;
-    let last = store.load(0, 1).await.unwrap().unwrap();
+    // Saved by the bridge once the server acknowledged an even count:
+    // soon, but not necessarily yet.
+    let last = eventually_some("a saved session", || async {
+        store.load(0, 1).await.unwrap()
+    })
+    .await;
     first.close_resumable().await.unwrap();
     let stats = bridge.close().await;
     assert_eq!(stats.published, 10);
@@ -263,8 +268,15 @@ async fn nothing_is_lost_when_the_server_crashes_and_restarts() {
     })
     .await
     .unwrap();
-    // A crash: JetStream keeps what it acknowledged to the bridge.
-    server.crash_and_restart().unwrap();
+    // A crash: JetStream keeps what it acknowledged to the bridge. (On the
+    // blocking pool: it waits for the new server with thread::sleep, and
+    // this runtime has one thread, which runs the sim and the bridge.)
+    let _server = tokio::task::spawn_blocking(move || {
+        server.crash_and_restart().unwrap();
+        server
+    })
+    .await
+    .unwrap();
     for i in 300..600 {
         send(&sim, guild_on(&sim, (i % 2) as u32), i);
     }
