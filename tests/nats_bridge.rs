@@ -330,3 +330,36 @@ async fn a_stale_or_broken_entry_is_not_resumed() {
         assert!(kv.get("shard.3").await.unwrap().is_none(), "{url}");
     }
 }
+
+#[tokio::test]
+async fn the_resume_state_is_saved_when_the_bridge_closes() {
+    let server = NatsServer::start().unwrap();
+    let js = jetstream(&server).await;
+    let store = ResumeStore::open(&js, "shardbus").await.unwrap();
+    let sim = sim_with(1).await;
+    let guild = guild_on(&sim, 0);
+    let manager = manager(&sim, Default::default()).await;
+    // Saving every 1,000: five messages never reach it.
+    let bridge = NatsBridge::builder(js.clone())
+        .events(["MESSAGE_CREATE"])
+        .resume_store(store.clone(), &manager, 1_000)
+        .start(manager.bus())
+        .await
+        .unwrap();
+    manager.open().await.unwrap();
+    for i in 0..5 {
+        send(&sim, guild, i);
+    }
+    let messages = stored(&js, 5).await;
+    let last_seq: u64 = header(&messages[4], "Shardbus-Seq").parse().unwrap();
+    let session = header(&messages[4], "Shardbus-Session").to_owned();
+    assert_eq!(store.load(0, 1).await.unwrap(), None, "not saved yet");
+    manager.close_resumable().await.unwrap();
+    let stats = bridge.close().await;
+    assert_eq!((stats.published, stats.saves), (5, 1), "{stats:?}");
+    let saved = store.load(0, 1).await.unwrap().expect("saved at close");
+    assert_eq!(saved.seq.0, last_seq);
+    assert_eq!(saved.session_id.0, session);
+    assert_eq!(saved.total, 1);
+    sim.shutdown().await;
+}

@@ -634,3 +634,120 @@ async fn a_partition_claimed_after_a_release_moves_on_when_its_worker_crashes() 
     .await;
     c.close().await;
 }
+
+#[tokio::test]
+async fn a_member_request_goes_to_the_shard_and_its_chunk_comes_back_to_the_worker() {
+    use shardbus::gateway::RequestGuildMembers;
+    use shardbus::model::GuildMembersChunk;
+    use shardbus::nats::{CommandServer, ShardCommand, ShardCommands};
+    let server = NatsServer::start().unwrap();
+    let sim = sim(SimConfig {
+        shards: 2,
+        guilds: 8,
+        heartbeat_interval: Duration::from_secs(2),
+        ..test_config()
+    })
+    .await;
+    let manager = Manager::builder(config(&sim).shard(0, 2))
+        .identify_window(Duration::from_millis(100))
+        .build();
+    let bridge = NatsBridge::builder(jetstream(&server).await)
+        .events(["GUILD_MEMBERS_CHUNK"])
+        .start(manager.bus())
+        .await
+        .unwrap();
+    manager.open().await.unwrap();
+    let _serving = CommandServer::serve(
+        async_nats::connect(server.url()).await.unwrap(),
+        "shardbus",
+        &manager,
+    )
+    .await
+    .unwrap();
+    // The worker asks through the host that runs the guild's shard, and
+    // reads the answer from the stream like any event.
+    let worker = NatsBus::builder(jetstream(&server).await, "members", 2)
+        .start()
+        .await
+        .unwrap();
+    let mut chunks = worker.bus().subscribe::<GuildMembersChunk>();
+    let guild = sim.guilds_for_shard(1, 2)[0];
+    let commands = ShardCommands::new(async_nats::connect(server.url()).await.unwrap());
+    let request = ShardCommand::RequestGuildMembers(RequestGuildMembers {
+        guild_id: shardbus::model::GuildId(guild.0),
+        query: Some(String::new()),
+        limit: 0,
+        presences: None,
+        user_ids: None,
+        nonce: Some("n-1".into()),
+    });
+    commands.send(1, &request).await.unwrap();
+    let chunk = timeout(LIMIT, chunks.recv()).await.unwrap().unwrap();
+    assert_eq!(chunk.guild_id.0, guild.0);
+    assert_eq!(chunk.nonce.as_deref(), Some("n-1"));
+    assert_eq!(chunk.meta.shard.0, 1);
+    assert!(!chunk.members.is_empty());
+    // The op 8 went out on shard 1 only.
+    let op8 = |shard| {
+        sim.log().connections_for_shard(shard).any(|c| {
+            c.events.iter().any(|e| {
+                matches!(&e.kind, shardbus_sim::ClientEventKind::Command { op: 8, d }
+                    if d["nonce"] == "n-1")
+            })
+        })
+    };
+    assert!(op8(1) && !op8(0));
+    worker.close().await;
+    manager.close().await.unwrap();
+    bridge.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_plugins_handlers_are_waited_for_and_unloading_it_stops_that() {
+    use shardbus::{Plugin, PluginContext};
+    /// Fails each event's first delivery.
+    struct Picky(Seen);
+    impl Plugin for Picky {
+        fn name(&self) -> &str {
+            "picky"
+        }
+        fn install(&self, cx: &mut PluginContext<'_>) {
+            let seen = self.0.clone();
+            cx.add_handler(move |msg: Arc<MessageCreate>| {
+                let seen = seen.clone();
+                async move {
+                    record(msg.clone(), State(seen)).await?;
+                    if msg.meta.attempt < 2 {
+                        return Err::<(), BoxError>("first delivery".into());
+                    }
+                    Ok(())
+                }
+            });
+        }
+    }
+    let server = NatsServer::start().unwrap();
+    let host = host(&server, 1).await;
+    let seen = Seen::default();
+    let worker = NatsBus::builder(jetstream(&server).await, "plugged", 1)
+        .nak_delay(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let plugin = worker.bus().install(Picky(seen.clone()));
+    host.send(0, "m0");
+    eventually("the plugin's handler ran twice", || seen.len() == 2).await;
+    eventually("acknowledged after", || worker.stats().acked == 1).await;
+    assert_eq!((worker.stats().naked, worker.stats().redelivered), (1, 1));
+    // Unloaded: its handler no longer holds events back (a stream-only
+    // event is acknowledged once posted).
+    plugin.unload().await;
+    let mut stream = worker.bus().subscribe::<MessageCreate>();
+    host.send(1, "m1");
+    let msg = timeout(LIMIT, stream.recv()).await.unwrap().unwrap();
+    assert_eq!((msg.content.as_str(), msg.meta.attempt), ("m1", 1));
+    eventually("acknowledged without it", || worker.stats().acked == 2).await;
+    assert_eq!(seen.len(), 2, "the unloaded plugin saw nothing more");
+    worker.close().await;
+    host.stop().await;
+}
