@@ -853,6 +853,9 @@ struct Held {
     stop: watch::Sender<bool>,
     /// The consumer.
     task: JoinHandle<()>,
+    /// The consumer's id, unique in the worker: what it says when it has
+    /// stopped (an earlier consumer of the same shard may say so late).
+    consumer: u64,
 }
 
 /// Keeps this worker's membership and its fair share of partitions.
@@ -868,8 +871,10 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
     let member = format!("{}.member.{}", shared.service, shared.id);
     let mut owned: HashMap<u32, Held> = HashMap::new();
     let mut releasing: HashMap<u32, Held> = HashMap::new();
-    // Consumers say here when they have stopped.
-    let (stopped_tx, mut stopped_rx) = mpsc::unbounded_channel::<u32>();
+    // Consumers say here (by id) when they have stopped.
+    let (stopped_tx, mut stopped_rx) = mpsc::unbounded_channel::<u64>();
+    let mut stopped_ids: HashSet<u64> = HashSet::new();
+    let mut next_consumer = 0u64;
     let tick = shared.lease_ttl / 3;
     let mut stopping = false;
     loop {
@@ -908,9 +913,20 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
                 }
             }
         }
-        // Free the leases of the consumers that have stopped.
-        while let Ok(shard) = stopped_rx.try_recv() {
+        // Free the leases of the consumers that have stopped (or ended
+        // otherwise: a panic).
+        while let Ok(id) = stopped_rx.try_recv() {
+            stopped_ids.insert(id);
+        }
+        let done: Vec<u32> = releasing
+            .iter()
+            .filter(|(_, h)| stopped_ids.contains(&h.consumer) || h.task.is_finished())
+            .map(|(shard, _)| *shard)
+            .collect();
+        stopped_ids.clear();
+        for shard in done {
             if let Some(held) = releasing.remove(&shard) {
+                // It has said it stopped: it ends at once.
                 let _ = held.task.await;
                 let _ = shared
                     .kv
@@ -960,14 +976,21 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
                 .await
                 {
                     let (stop, stopped) = watch::channel(false);
-                    let task =
-                        tokio::spawn(consume(shared.clone(), shard, stopped, stopped_tx.clone()));
+                    next_consumer += 1;
+                    let consumer = next_consumer;
+                    let task = tokio::spawn(consume(
+                        shared.clone(),
+                        shard,
+                        stopped,
+                        (consumer, stopped_tx.clone()),
+                    ));
                     owned.insert(
                         shard,
                         Held {
                             revision,
                             stop,
                             task,
+                            consumer,
                         },
                     );
                 }
@@ -981,8 +1004,8 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
             () = tokio::time::sleep(tick) => {}
             _ = stop.changed(), if !stopping => stopping = true,
             // Back at once to free its lease; kept for the loop above.
-            Some(shard) = stopped_rx.recv() => {
-                let _ = stopped_tx.send(shard);
+            Some(id) = stopped_rx.recv() => {
+                stopped_ids.insert(id);
             }
         }
     }
@@ -1028,12 +1051,12 @@ const IN_FLIGHT: u32 = u32::MAX;
 
 /// Consumes `shard`'s partition until told to stop, then refuses what it
 /// pulled and did not post, waits (up to `ack_wait`) for what it posted
-/// to be settled, and says so on `stopped`.
+/// to be settled, and says so, with its id, on `stopped`.
 async fn consume(
     shared: Arc<Shared>,
     shard: u32,
     mut stop: watch::Receiver<bool>,
-    stopped: mpsc::UnboundedSender<u32>,
+    stopped: (u64, mpsc::UnboundedSender<u64>),
 ) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
     loop {
@@ -1069,7 +1092,7 @@ async fn consume(
             "events posted before the partition was given up were not settled within ack_wait"
         );
     }
-    let _ = stopped.send(shard);
+    let _ = stopped.1.send(stopped.0);
 }
 
 /// A partition's consumer, ready to pull.
