@@ -9,7 +9,7 @@ mod common;
 
 use common::gateway::{
     LIMIT, Msg, Running, config, expect_messages, finish, message, message_create_event,
-    resume_through, sim, start, test_config, wait_stage,
+    resume_through, sim, start, start_with, test_config, wait_stage,
 };
 use serde::Deserialize;
 use shardbus::TypeMux;
@@ -1039,4 +1039,45 @@ async fn a_new_session_waits_for_its_identify_turn_before_it_connects() {
         "each identify turn was asked before its connection opened"
     );
     finish(&shard, &sim).await;
+}
+
+#[tokio::test]
+async fn a_kept_session_whose_resume_url_is_not_a_websocket_identifies_instead() {
+    use shardbus::gateway::{GatewayErrorKind, ResumeInfo};
+    use shardbus::model::{Seq, SessionId};
+    let sim = sim(test_config()).await;
+    for url in [
+        "http://127.0.0.1:1",
+        "file:///etc/passwd",
+        "not a url",
+        "wss://",
+    ] {
+        let bus = TypeMux::new();
+        let mut errors = bus.subscribe::<GatewayError>();
+        // As read from a store someone else can write to: the shard must
+        // not send its token (in a Resume) there.
+        let kept = ResumeInfo {
+            session_id: SessionId("kept".into()),
+            resume_url: url.into(),
+            seq: Seq(3),
+        };
+        let running = start_with(config(&sim).resume(kept), bus).await;
+        let error = timeout(LIMIT, errors.recv()).await.unwrap().unwrap();
+        assert!(!error.fatal);
+        assert!(
+            matches!(error.kind, GatewayErrorKind::ResumeUrl(_)),
+            "{url}: {error:?}"
+        );
+        assert!(
+            !sim.log().resumes.iter().any(|r| r.session_id == "kept"),
+            "{url}: resumed"
+        );
+        running
+            .shard
+            .handle()
+            .close(shardbus::gateway::CloseCode::NORMAL)
+            .await;
+    }
+    assert_eq!(sim.log().ready_identifies().count(), 4);
+    sim.shutdown().await;
 }

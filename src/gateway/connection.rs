@@ -129,6 +129,12 @@ impl Runner {
     /// Runs one connection; returns how it ended and whether it was
     /// established (Ready or Resumed).
     pub(crate) async fn connection(&mut self) -> (Outcome, bool) {
+        // A resume sends the token to the session's URL: only a websocket
+        // one (a kept session may come from a shared store).
+        if let Some(Err(e)) = self.session.as_ref().map(ResumeInfo::check_url) {
+            self.report(GatewayErrorKind::ResumeUrl(e), false);
+            self.set_session(None);
+        }
         let resuming = self.session.is_some();
         // A new session takes its identify turn before it connects: a shard
         // waiting in the queue keeps no socket open, and shards that start

@@ -107,6 +107,29 @@ pub enum GatewayErrorKind {
         /// The last sequence number delivered before it.
         after_seq: Option<Seq>,
     },
+    /// The session to resume had a resume URL that is not a websocket
+    /// URL; the shard identified against its configured gateway instead,
+    /// and its token was not sent there.
+    #[error("the session's resume URL was refused, identifying instead")]
+    ResumeUrl(#[source] ResumeUrlError),
+}
+
+/// Why a resume URL was refused (see [`ResumeInfo::check_url`](super::ResumeInfo::check_url)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeUrlError {
+    /// It does not parse as a URL.
+    #[error("not a URL")]
+    Malformed,
+    /// Its scheme is not `ws` or `wss`.
+    #[error("scheme {0:?} is not ws or wss")]
+    Scheme(String),
+    /// It names no host.
+    #[error("no host")]
+    NoHost,
+    /// It has a query or a fragment (the client adds its own query).
+    #[error("it has a query or a fragment")]
+    Query,
 }
 
 /// Why a shard command was not sent.

@@ -32,7 +32,7 @@ pub use close::{CloseAction, CloseCode};
 pub use command::{MAX_COMMAND_BYTES, RequestGuildMembers, UpdatePresence, UpdateVoiceState};
 pub use compression::{Compression, CompressionError};
 pub use config::{DISCORD_GATEWAY_URL, GatewayConfig, ResumeInfo};
-pub use error::{CommandError, GatewayError, GatewayErrorKind};
+pub use error::{CommandError, GatewayError, GatewayErrorKind, ResumeUrlError};
 pub use event::{DispatchEvent, DispatchMeta, Event};
 pub use hook::DispatchHook;
 pub use identify::{IdentifyProperties, Intents, Token};

@@ -136,10 +136,14 @@ impl ShardCommands {
 /// The host's side, with the shard manager (feature `gateway`).
 #[cfg(feature = "gateway")]
 mod server {
+    use std::time::Duration;
+
     use async_nats::Client;
     use bytes::Bytes;
     use futures_util::StreamExt;
     use tokio::task::JoinHandle;
+
+    use crate::bus::BoxError;
 
     use super::{Answer, ShardCommand, command_subject};
     use crate::nats::{NatsError, check_prefix};
@@ -153,12 +157,14 @@ mod server {
     }
 
     impl CommandServer {
-        /// Serves commands for `manager`'s shards under `prefix`.
+        /// Serves commands for `manager`'s shards under `prefix`; the
+        /// subscriptions are in place at the server when it returns.
         ///
         /// # Errors
         ///
         /// [`NatsError::Prefix`] for a bad prefix; [`NatsError::Subscribe`] if
-        /// a subject cannot be subscribed to.
+        /// a subject cannot be subscribed to, or the server does not
+        /// confirm the subscriptions.
         pub async fn serve(
             client: Client,
             prefix: &str,
@@ -190,6 +196,9 @@ mod server {
                     }
                 }));
             }
+            // Live before this returns: a command sent right after must
+            // not find "no host runs shard".
+            live(&client).await?;
             Ok(Self { tasks })
         }
 
@@ -202,6 +211,32 @@ mod server {
             for task in &self.tasks {
                 task.abort();
             }
+        }
+    }
+
+    /// Returns once the server has taken every subscription `client` made
+    /// so far: it handles one connection's operations in order, so once a
+    /// message `client` publishes to itself comes back, they are all in
+    /// place. (`flush` only writes them to the socket.)
+    async fn live(client: &Client) -> Result<(), NatsError> {
+        let probe = client.new_inbox();
+        let failed = |source: BoxError| NatsError::Subscribe {
+            subject: probe.clone(),
+            source,
+        };
+        let mut echo = client
+            .subscribe(probe.clone())
+            .await
+            .map_err(|e| failed(Box::new(e)))?;
+        client
+            .publish(probe.clone(), Bytes::new())
+            .await
+            .map_err(|e| failed(Box::new(e)))?;
+        client.flush().await.map_err(|e| failed(Box::new(e)))?;
+        match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(failed("the connection closed".into())),
+            Err(_) => Err(failed("the server did not answer within 10 s".into())),
         }
     }
 

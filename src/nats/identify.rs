@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{NatsError, ceil_secs, check_prefix, key_value, put_with_ttl};
+use super::{
+    CreateFailed, NatsError, ceil_secs, check_prefix, create_with_ttl, key_value, put_with_ttl,
+};
 use crate::bus::BoxFuture;
 use crate::gateway::{IdentifyPermit, IdentifyQueue};
 use crate::model::{SessionStartLimit, ShardId};
@@ -41,6 +43,16 @@ struct Budget {
     total: u32,
     /// When `remaining` is `total` again, in Unix milliseconds.
     resets_at_ms: u64,
+}
+
+impl Budget {
+    /// The budget with one start given back (never above the total).
+    fn refunded(self) -> Self {
+        Self {
+            remaining: self.remaining.saturating_add(1).min(self.total),
+            ..self
+        }
+    }
 }
 
 /// Now, in Unix milliseconds.
@@ -367,10 +379,7 @@ impl NatsIdentifyQueue {
             let Ok((entry, Some(stored))) = self.budget().await else {
                 return;
             };
-            let back = Budget {
-                remaining: (stored.remaining + 1).min(stored.total),
-                ..stored
-            };
+            let back = stored.refunded();
             match self.swap(entry.as_ref(), &back).await {
                 Ok(true) | Err(_) => return,
                 Ok(false) => {}
@@ -382,17 +391,21 @@ impl NatsIdentifyQueue {
     async fn lease(&self, key: &str) -> u64 {
         let ttl = ceil_secs(self.inner.window + self.inner.pending_ttl);
         loop {
-            match self
-                .inner
-                .kv
-                .create_with_ttl(key, Bytes::from(self.inner.holder.clone()), ttl)
-                .await
+            match create_with_ttl(
+                &self.inner.js,
+                &self.inner.kv,
+                &self.inner.bucket,
+                key,
+                Bytes::from(self.inner.holder.clone()),
+                ttl,
+            )
+            .await
             {
                 Ok(revision) => return revision,
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                Err(CreateFailed::Taken) => {
                     tokio::time::sleep(POLL + Duration::from_millis(fastrand::u64(0..10))).await;
                 }
-                Err(e) => {
+                Err(CreateFailed::Failed(e)) => {
                     tracing::warn!(key, error = %e, "could not take an identify lease: retrying");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
@@ -455,6 +468,28 @@ impl NatsIdentifyQueue {
     }
 }
 
+/// A start taken from the budget for an acquire still waiting for its
+/// lease: given back (in the background) if dropped before
+/// [`keep`](Self::keep), as no identify can follow.
+struct StartTaken(Option<NatsIdentifyQueue>);
+
+impl StartTaken {
+    /// The lease was granted: the permit accounts for the start now.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StartTaken {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { queue.refund().await });
+        }
+    }
+}
+
 impl IdentifyQueue for NatsIdentifyQueue {
     fn acquire(&self, shard: ShardId) -> BoxFuture<'static, IdentifyPermit> {
         let queue = self.clone();
@@ -464,10 +499,19 @@ impl IdentifyQueue for NatsIdentifyQueue {
             let key = format!("bucket.{bucket}");
             // The start first: a lease held while the budget is spent
             // would expire, and another host could take the bucket.
-            if queue.inner.budgeted {
+            let taken = if queue.inner.budgeted {
                 queue.spend().await;
-            }
+                Some(StartTaken(Some(queue.clone())))
+            } else {
+                None
+            };
+            // Dropped while waiting for the lease (the shard was closed
+            // while queued), `taken` gives the start back.
             let revision = queue.lease(&key).await;
+            // From here the permit gives it back if it is not used.
+            if let Some(taken) = taken {
+                taken.keep();
+            }
             IdentifyPermit::new(move |sent| {
                 // The turn passes on once the lease is settled.
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -483,5 +527,36 @@ impl IdentifyQueue for NatsIdentifyQueue {
                 });
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refund_never_overflows_a_stored_count() {
+        // A value written by hand (or by another version): any u32.
+        let stored = Budget {
+            remaining: u32::MAX,
+            total: u32::MAX,
+            resets_at_ms: 0,
+        };
+        assert_eq!(stored.refunded().remaining, u32::MAX);
+        let some = Budget {
+            remaining: 3,
+            total: 5,
+            resets_at_ms: 0,
+        };
+        assert_eq!(some.refunded().remaining, 4);
+        assert_eq!(
+            Budget {
+                remaining: 5,
+                ..some
+            }
+            .refunded()
+            .remaining,
+            5
+        );
     }
 }

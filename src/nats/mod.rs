@@ -100,6 +100,10 @@ pub enum NatsError {
         /// Why.
         source: BoxError,
     },
+    /// The bus given to a [`NatsBus`] already feeds another one that is
+    /// still running: a bus's handlers can report to one worker only.
+    #[error("the bus already feeds another NatsBus")]
+    BusTaken,
     /// The prefix is not a valid subject token or stream name.
     #[error("invalid prefix {0:?}: use letters, digits, '-' and '_'")]
     Prefix(String),
@@ -161,6 +165,54 @@ async fn put_with_ttl(
         .await
         .ok()?;
     ack.await.ok().map(|ack| ack.sequence)
+}
+
+/// Why [`create_with_ttl`] did not create a key.
+#[derive(Debug)]
+enum CreateFailed {
+    /// The key holds a value, or changed while it was being created: it
+    /// is someone else's.
+    Taken,
+    /// The key could not be read.
+    Failed(kv::EntryError),
+}
+
+/// Creates `key` in `kv` (the bucket `bucket`) holding `value`, with a TTL
+/// of `ttl`, if the key is absent or deleted; the new revision.
+///
+/// Not `kv::Store::create_with_ttl`: when the key holds a delete or purge
+/// marker (every released lease leaves one), async-nats 0.52 rewrites it
+/// with a plain `update`, without the TTL header, and a lease made that way
+/// would never expire. Here the marker is replaced through
+/// [`put_with_ttl`] at the marker's revision, so the TTL always holds.
+async fn create_with_ttl(
+    js: &jetstream::Context,
+    kv: &kv::Store,
+    bucket: &str,
+    key: &str,
+    value: Bytes,
+    ttl: Duration,
+) -> Result<u64, CreateFailed> {
+    // Revision 0: only if the key has never been written (or has expired
+    // without a marker left).
+    if let Some(revision) = put_with_ttl(js, bucket, key, value.clone(), Some(0), ttl).await {
+        return Ok(revision);
+    }
+    match kv.entry(key).await.map_err(CreateFailed::Failed)? {
+        Some(entry)
+            if matches!(
+                entry.operation,
+                kv::Operation::Delete | kv::Operation::Purge
+            ) =>
+        {
+            put_with_ttl(js, bucket, key, value, Some(entry.revision), ttl)
+                .await
+                .ok_or(CreateFailed::Taken)
+        }
+        // Someone's value; or nothing, when a marker expired in between
+        // (the next attempt creates it).
+        Some(_) | None => Err(CreateFailed::Taken),
+    }
 }
 
 /// `d` rounded up to whole seconds, at least one (TTLs are whole seconds).

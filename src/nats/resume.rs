@@ -58,6 +58,18 @@ impl ResumeState {
 /// Shards' resume state in the key-value bucket `<prefix>_resume`, one key
 /// per shard (`shard.<id>`), expiring [`RESUME_TTL`] after it was saved.
 ///
+/// # Trust
+///
+/// A shard resuming from an entry connects to its `resume_url` and sends
+/// the bot's token there (in the Resume). So whoever can write this
+/// bucket can make a host hand the token to a websocket server of their
+/// choosing: give write access to `<prefix>_resume` (the subjects
+/// `$KV.<prefix>_resume.>`) to the bot's own hosts only, through NATS
+/// account permissions. As a last line, an entry whose URL is not a `ws` or
+/// `wss` URL ([`ResumeInfo::check_url`]) is never loaded (it is removed,
+/// and the shard identifies), and a shard given one identifies instead;
+/// nothing checks that the host is Discord's.
+///
 /// ```no_run
 /// use shardbus::gateway::{GatewayConfig, Intents};
 /// use shardbus::nats::ResumeStore;
@@ -151,7 +163,8 @@ impl ResumeStore {
     }
 
     /// The state saved for `shard` if it belongs to a set of `total`
-    /// shards; an entry for another total is removed and `None` returned.
+    /// shards; an entry for another total, or whose resume URL is not a
+    /// websocket URL, is removed and `None` returned.
     ///
     /// # Errors
     ///
@@ -163,7 +176,18 @@ impl ResumeStore {
             return Ok(None);
         };
         match serde_json::from_slice::<ResumeState>(&value) {
-            Ok(state) if state.total == total => Ok(Some(state)),
+            Ok(state) if state.total == total => match state.info().check_url() {
+                Ok(()) => Ok(Some(state)),
+                Err(e) => {
+                    tracing::warn!(
+                        shard,
+                        error = %e,
+                        "a saved session's resume URL is not a websocket URL: identifying"
+                    );
+                    self.remove(shard).await?;
+                    Ok(None)
+                }
+            },
             Ok(state) => {
                 tracing::info!(
                     shard,

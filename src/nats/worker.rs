@@ -1,30 +1,33 @@
 //! The worker side: a local bus fed from JetStream, acknowledging each
 //! event once its handlers are done.
 
-use std::any::TypeId;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, kv};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{
-    DEFAULT_PREFIX, HEADER_SEQ, HEADER_SESSION, NatsError, check_prefix, key_value, put_with_ttl,
+    DEFAULT_PREFIX, HEADER_SEQ, HEADER_SESSION, NatsError, check_prefix, create_with_ttl,
+    key_value, put_with_ttl,
 };
 use crate::bus::TypeMux;
-use crate::bus::{CallTracker, Tracking};
+use crate::bus::{CallTracker, HandlerId};
 use crate::gateway::{DispatchMeta, EventRegistry};
 use crate::model::{Seq, ShardId};
-use crate::sync::lock;
 
 /// An event no handler could handle in `max_deliver` deliveries, posted on
 /// the worker's bus as `Arc<DeadLetter>` and then terminated at the
-/// server (it is not delivered again).
+/// server (it is not delivered again): when a handler failed on its last
+/// delivery, when it could not be decoded, and when its deliveries ran out
+/// unacknowledged (a handler ran past `ack_wait`, or a worker crashed),
+/// which the server reports in its `MAX_DELIVERIES` advisory. Each event
+/// is posted as a dead letter once.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     /// The dispatch type.
@@ -106,8 +109,9 @@ impl NatsBusBuilder {
         self
     }
 
-    /// The bus to feed (with the state handlers extract); a new one by
-    /// default.
+    /// The bus to feed (with the state handlers extract, and any handlers
+    /// already registered: they count as much as those added later); a
+    /// new one by default.
     pub fn bus(mut self, bus: TypeMux) -> Self {
         self.bus = Some(bus);
         self
@@ -165,8 +169,9 @@ impl NatsBusBuilder {
     /// # Errors
     ///
     /// [`NatsError::Prefix`] for a bad prefix or service name;
-    /// [`NatsError::KeyValue`] if the service's membership bucket cannot
-    /// be created.
+    /// [`NatsError::BusTaken`] if the bus feeds another running
+    /// [`NatsBus`]; [`NatsError::KeyValue`] if the service's membership
+    /// bucket cannot be created.
     pub async fn start(self) -> Result<NatsBus, NatsError> {
         check_prefix(&self.prefix)?;
         check_prefix(&self.service)?;
@@ -180,17 +185,23 @@ impl NatsBusBuilder {
         )
         .await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let tracker = Arc::new(Tracker {
-            handlers: Mutex::new(HashMap::new()),
+        // Every handler of the bus reports to the acker, whenever it was
+        // registered (before this, on the bus given to `bus`, or later).
+        let bus = self.bus.unwrap_or_default();
+        let tracker: Arc<dyn CallTracker> = Arc::new(Tracker {
             done: done_tx.clone(),
         });
-        let bus = self
-            .bus
-            .unwrap_or_default()
-            .with_state(Tracking(tracker.clone()));
+        if !bus.handler_registry().track(tracker.clone()) {
+            return Err(NatsError::BusTaken);
+        }
+        let tracking = Tracking {
+            bus: bus.clone(),
+            tracker,
+        };
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = watch::channel(false);
         let id = format!("{:016x}", fastrand::u64(..));
+        let client = self.js.client();
         let shared = Arc::new(Shared {
             js: self.js,
             kv,
@@ -205,16 +216,19 @@ impl NatsBusBuilder {
             ack_wait: self.ack_wait,
             max_ack_pending: self.max_ack_pending,
             lease_ttl: self.lease_ttl,
-            tracker,
             done: done_tx,
             counters: counters.clone(),
         });
         let acker = tokio::spawn(acker(
             done_rx,
-            counters.clone(),
-            bus.clone(),
-            self.max_deliver,
-            self.nak_delay,
+            Acker {
+                counters: counters.clone(),
+                bus: bus.clone(),
+                client,
+                max_deliver: self.max_deliver,
+                nak_delay: self.nak_delay,
+                _tracking: tracking,
+            },
         ));
         let coordinator = tokio::spawn(coordinate(shared, self.shards, stopped));
         Ok(NatsBus {
@@ -240,39 +254,81 @@ impl NatsBusBuilder {
 /// live workers, rounded up) and giving up extras when workers join. A
 /// partition has one consumer process at a time and its events are posted
 /// in stream order, so the events of one guild (which one shard carries)
-/// reach the worker's bus in order, per type as on a shard host. A crashed
+/// reach the worker's bus in order, per type as on a shard host.
+///
+/// That order holds absent failures, across handovers too: a worker
+/// giving a partition up (a worker joined, or it is closing) keeps the
+/// lease while it stops pulling, gives back at once what it had pulled and
+/// not posted (delivered again ahead of later events), and waits (up to
+/// `ack_wait`) until what it posted is settled; only then may another
+/// worker take the partition. Failures do reorder: an event a handler
+/// failed is delivered again after its delay, behind later ones; a crashed
 /// worker's leases expire after [`lease_ttl`](NatsBusBuilder::lease_ttl)
-/// and its partitions move; what it had not acknowledged is delivered
-/// again after [`ack_wait`](NatsBusBuilder::ack_wait).
+/// and its partitions move, and what it had not acknowledged is delivered
+/// again after [`ack_wait`](NatsBusBuilder::ack_wait), after what the next
+/// worker handled meanwhile; so does an event whose handler outlives
+/// `ack_wait`.
 ///
 /// # At least once
 ///
-/// An event is acknowledged once every handler of its type registered on
-/// the bus has returned `Ok` for it (events with no handler, read by
-/// streams only, once posted). If one fails (or panics), it is refused
+/// An event is acknowledged once every handler of its type on the bus has
+/// returned `Ok` for it (events with no handler, read by streams only,
+/// once posted). Every handler counts, however and whenever it was
+/// registered: on the bus given to [`bus`](NatsBusBuilder::bus) before
+/// the worker started, on [`NatsBus::bus`] afterwards, or by a plugin. A
+/// handler added while an event is being posted may or may not see that
+/// event, and is not waited for on it; a handler removed (unsubscribed, or
+/// its plugin unloaded) before it ran an event makes that event fail, so
+/// it is delivered again to the handlers there are then. If a handler
+/// fails (or panics), the event is refused
 /// with a delay that doubles per delivery, and delivered again; its
 /// [`meta.attempt`](DispatchMeta::attempt) is then above 1, so handlers
 /// can be idempotent. After [`max_deliver`](NatsBusBuilder::max_deliver)
-/// deliveries it is posted as a [`DeadLetter`] and terminated.
+/// deliveries it is posted as a [`DeadLetter`] and terminated. When the
+/// deliveries run out because none was acknowledged within
+/// [`ack_wait`](NatsBusBuilder::ack_wait) (a hung handler, a crashed
+/// worker), the worker consuming the partition then posts the
+/// [`DeadLetter`] from JetStream's `MAX_DELIVERIES` advisory, reading the
+/// event back from the stream. (Advisories are not stored: one sent while
+/// no worker consumes the partition, between a crash and the takeover, is
+/// missed, and the event is only in the stream.)
 #[derive(Debug)]
 pub struct NatsBus {
     bus: TypeMux,
     counters: Arc<Counters>,
     stop: watch::Sender<bool>,
-    /// Until closed.
+    /// Keeps the membership and the partitions; ends once every
+    /// partition is released after `stop`.
     coordinator: Option<JoinHandle<()>>,
+    /// Settles deliveries; ends after the coordinator.
     acker: Option<JoinHandle<()>>,
+}
+
+/// A worker's hold on its bus's handler reports; released on drop (when
+/// the acker ends), so another worker may feed the bus later.
+struct Tracking {
+    bus: TypeMux,
+    tracker: Arc<dyn CallTracker>,
+}
+
+impl Drop for Tracking {
+    fn drop(&mut self) {
+        self.bus.handler_registry().untrack(&self.tracker);
+    }
+}
+
+impl std::fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracking").finish_non_exhaustive()
+    }
 }
 
 impl Drop for NatsBus {
     /// Leaves the service in the background, as [`close`](Self::close)
-    /// does but without waiting; events whose handlers are still running
-    /// are not acknowledged, and are delivered again.
+    /// does but without waiting for it (the runtime must go on running
+    /// for it to finish).
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(acker) = self.acker.take() {
-            acker.abort();
-        }
     }
 }
 
@@ -311,16 +367,27 @@ impl NatsBus {
         self.counters.snapshot()
     }
 
-    /// Leaves the service: stops consuming, releases its partitions to the
-    /// other workers, and returns the counts. Deliveries not yet
-    /// acknowledged are delivered again (to whoever takes the partition).
+    /// Leaves the service and returns the counts: stops pulling, gives
+    /// back what was pulled and not posted, waits (up to
+    /// [`ack_wait`](NatsBusBuilder::ack_wait)) for the handlers of what
+    /// was posted, acknowledges or refuses those events and flushes that
+    /// to the server, then releases its partitions to the other workers.
+    /// An event whose handlers have not finished by then is delivered
+    /// again (to whoever takes the partition).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped, the worker leaves in the background, as when
+    /// it is dropped.
     pub async fn close(mut self) -> WorkerStats {
         let _ = self.stop.send(true);
         if let Some(coordinator) = self.coordinator.take() {
             let _ = coordinator.await;
         }
+        // The coordinator told the acker to end once what the consumers
+        // posted is settled: every report before that is handled.
         if let Some(acker) = self.acker.take() {
-            acker.abort();
+            let _ = acker.await;
         }
         self.counters.snapshot()
     }
@@ -342,57 +409,59 @@ struct Shared {
     ack_wait: Duration,
     max_ack_pending: i64,
     lease_ttl: Duration,
-    tracker: Arc<Tracker>,
     done: mpsc::UnboundedSender<Report>,
     counters: Arc<Counters>,
 }
 
-/// Counts handlers per type and forwards their calls' outcomes.
+/// Forwards the bus's handler reports to the acker.
 struct Tracker {
-    handlers: Mutex<HashMap<TypeId, usize>>,
     done: mpsc::UnboundedSender<Report>,
 }
 
-impl Tracker {
-    fn count(&self, event: TypeId) -> usize {
-        lock(&self.handlers).get(&event).copied().unwrap_or(0)
-    }
-}
-
 impl CallTracker for Tracker {
-    fn handler_added(&self, event: TypeId) {
-        *lock(&self.handlers).entry(event).or_default() += 1;
-    }
-
-    fn handler_removed(&self, event: TypeId) {
-        if let Some(n) = lock(&self.handlers).get_mut(&event) {
-            *n = n.saturating_sub(1);
-        }
-    }
-
-    fn call_done(&self, key: usize, error: Option<&str>) {
+    fn call_done(&self, handler: HandlerId, key: usize, error: Option<&str>) {
         let _ = self.done.send(Report::Done {
+            handler,
             key,
             error: error.map(str::to_owned),
         });
+    }
+
+    fn handler_removed(&self, handler: HandlerId) {
+        let _ = self.done.send(Report::Removed { handler });
     }
 }
 
 /// What the acker is told, in order.
 enum Report {
-    /// A delivery was posted as the event at `key`; `handlers` calls will
-    /// report on it.
+    /// A delivery was posted as the event at `key`; each of `handlers`
+    /// will report on it.
     Posted {
         key: usize,
-        handlers: usize,
+        handlers: Vec<HandlerId>,
         delivery: Box<Delivery>,
     },
     /// One handler call on the event at `key` ended.
-    Done { key: usize, error: Option<String> },
+    Done {
+        handler: HandlerId,
+        key: usize,
+        error: Option<String>,
+    },
+    /// A handler stopped: it reports on nothing more.
+    Removed { handler: HandlerId },
     /// A delivery that could not be decoded.
     Undecodable {
         delivery: Box<Delivery>,
         error: String,
+    },
+    /// The coordinator has stopped: every partition is released, and what
+    /// its consumers posted is settled (or waited for long enough).
+    Shutdown,
+    /// The server reached `max_deliver` for the event at `stream_seq`
+    /// without an acknowledgement.
+    Exhausted {
+        stream_seq: u64,
+        letter: Box<DeadLetter>,
     },
 }
 
@@ -404,132 +473,410 @@ struct Delivery {
     session_id: String,
     /// The delivery count.
     attempt: i64,
+    /// Its sequence number in the stream.
+    stream_seq: u64,
+    /// Counts it in flight for its partition until settled.
+    _in_flight: Option<OwnedSemaphorePermit>,
+}
+
+/// An event whose handlers all reported: its delivery, and the last
+/// error if one failed.
+type Finished<D> = (D, Option<String>);
+
+/// Which handlers each posted event still waits for: the acker's
+/// bookkeeping, apart from the acknowledging.
+struct Ledger<D> {
+    /// By the event's key.
+    awaiting: HashMap<usize, Awaiting<D>>,
 }
 
 /// An event awaiting its handlers' reports.
-struct Awaiting {
-    delivery: Box<Delivery>,
-    remaining: usize,
+struct Awaiting<D> {
+    delivery: D,
+    /// The handlers listed when it was posted that have not reported.
+    pending: Vec<HandlerId>,
     error: Option<String>,
 }
 
-/// Acknowledges, refuses or dead-letters each delivery once its handlers
-/// reported.
-async fn acker(
-    mut reports: mpsc::UnboundedReceiver<Report>,
+impl<D> Ledger<D> {
+    fn new() -> Self {
+        Self {
+            awaiting: HashMap::new(),
+        }
+    }
+
+    /// The event at `key` was posted to `handlers`; finished at once if
+    /// there are none.
+    fn posted(&mut self, key: usize, handlers: Vec<HandlerId>, delivery: D) -> Option<Finished<D>> {
+        if handlers.is_empty() {
+            return Some((delivery, None));
+        }
+        self.awaiting.insert(
+            key,
+            Awaiting {
+                delivery,
+                pending: handlers,
+                error: None,
+            },
+        );
+        None
+    }
+
+    /// `handler` is done with the event at `key`. A handler the event was
+    /// not posted to (one added while it was) is not waited for, and its
+    /// report changes nothing.
+    fn done(
+        &mut self,
+        handler: HandlerId,
+        key: usize,
+        error: Option<String>,
+    ) -> Option<Finished<D>> {
+        let entry = self.awaiting.get_mut(&key)?;
+        let at = entry.pending.iter().position(|h| *h == handler)?;
+        entry.pending.swap_remove(at);
+        if error.is_some() {
+            entry.error = error;
+        }
+        if entry.pending.is_empty() {
+            self.awaiting.remove(&key).map(|e| (e.delivery, e.error))
+        } else {
+            None
+        }
+    }
+
+    /// `handler` was removed: the events it had not run yet fail (to be
+    /// delivered again to the handlers registered then).
+    fn removed(&mut self, handler: HandlerId) -> Vec<Finished<D>> {
+        let mut finished = Vec::new();
+        for entry in self.awaiting.values_mut() {
+            if let Some(at) = entry.pending.iter().position(|h| *h == handler) {
+                entry.pending.swap_remove(at);
+                entry
+                    .error
+                    .get_or_insert_with(|| "a handler was removed before it ran".to_owned());
+            }
+        }
+        let keys: Vec<usize> = self
+            .awaiting
+            .iter()
+            .filter(|(_, e)| e.pending.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            if let Some(e) = self.awaiting.remove(&key) {
+                finished.push((e.delivery, e.error));
+            }
+        }
+        finished
+    }
+}
+
+/// What the acker works with.
+struct Acker {
     counters: Arc<Counters>,
     bus: TypeMux,
+    /// Flushed when the acker ends, so its last acknowledgements leave.
+    client: async_nats::Client,
     max_deliver: i64,
     nak_delay: Duration,
-) {
-    let mut awaiting: HashMap<usize, Awaiting> = HashMap::new();
+    /// The bus's handlers report here until the acker ends.
+    _tracking: Tracking,
+}
+
+/// Acknowledges, refuses or dead-letters each delivery once its handlers
+/// reported, until the coordinator says it is done.
+async fn acker(mut reports: mpsc::UnboundedReceiver<Report>, acker: Acker) {
+    let Acker {
+        counters,
+        bus,
+        client,
+        max_deliver,
+        nak_delay,
+        _tracking,
+    } = acker;
+    let mut ledger: Ledger<Box<Delivery>> = Ledger::new();
+    let mut lettered = Lettered::default();
     while let Some(report) = reports.recv().await {
         let finished = match report {
             Report::Posted {
                 key,
-                handlers: 0,
-                delivery,
-            } => {
-                let _ = key;
-                Some((delivery, None))
-            }
-            Report::Posted {
-                key,
                 handlers,
                 delivery,
-            } => {
-                awaiting.insert(
-                    key,
-                    Awaiting {
-                        delivery,
-                        remaining: handlers,
-                        error: None,
-                    },
-                );
-                None
-            }
-            Report::Done { key, error } => match awaiting.get_mut(&key) {
-                Some(entry) => {
-                    // A handler added while the event was posted may
-                    // report too.
-                    entry.remaining = entry.remaining.saturating_sub(1);
-                    if error.is_some() {
-                        entry.error = error;
-                    }
-                    if entry.remaining == 0 {
-                        awaiting
-                            .remove(&key)
-                            .map(|entry| (entry.delivery, entry.error))
-                    } else {
-                        None
-                    }
-                }
-                // A local event (an error report, a dead letter).
-                None => None,
-            },
+            } => ledger.posted(key, handlers, delivery).into_iter().collect(),
+            Report::Done {
+                handler,
+                key,
+                error,
+            } => ledger.done(handler, key, error).into_iter().collect(),
+            Report::Removed { handler } => ledger.removed(handler),
             Report::Undecodable { delivery, error } => {
                 // Delivering it again cannot help.
-                dead_letter(&bus, &counters, &delivery, error).await;
+                dead_letter(&bus, &counters, &mut lettered, &delivery, error).await;
+                continue;
+            }
+            Report::Shutdown => break,
+            Report::Exhausted { stream_seq, letter } => {
+                // The server gave up on it (its last delivery timed out);
+                // a handler still running on it may report later.
+                if lettered.first(stream_seq) {
+                    post_letter(&bus, &counters, *letter).await;
+                }
                 continue;
             }
         };
-        let Some((delivery, error)) = finished else {
-            continue;
-        };
-        match error {
-            None => {
-                if let Err(e) = delivery.message.ack().await {
-                    tracing::warn!(error = %e, "could not acknowledge an event");
-                }
-                Counters::add(&counters.acked);
+        for (delivery, error) in finished {
+            settle(
+                &bus,
+                &counters,
+                &mut lettered,
+                delivery,
+                error,
+                max_deliver,
+                nak_delay,
+            )
+            .await;
+        }
+    }
+    if !ledger.awaiting.is_empty() {
+        tracing::warn!(
+            events = ledger.awaiting.len(),
+            "leaving with events whose handlers have not finished: they are delivered again"
+        );
+    }
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush the last acknowledgements");
+    }
+}
+
+/// Acknowledges a delivery whose handlers succeeded; refuses one that
+/// failed, or makes it a dead letter on its last delivery.
+async fn settle(
+    bus: &TypeMux,
+    counters: &Counters,
+    lettered: &mut Lettered,
+    delivery: Box<Delivery>,
+    error: Option<String>,
+    max_deliver: i64,
+    nak_delay: Duration,
+) {
+    match error {
+        None => {
+            if let Err(e) = delivery.message.ack().await {
+                tracing::warn!(error = %e, "could not acknowledge an event");
             }
-            Some(error) if delivery.attempt >= max_deliver => {
-                dead_letter(&bus, &counters, &delivery, error).await;
+            Counters::add(&counters.acked);
+        }
+        Some(error) if delivery.attempt >= max_deliver => {
+            dead_letter(bus, counters, lettered, &delivery, error).await;
+        }
+        Some(_) => {
+            let doublings = u32::try_from(delivery.attempt.saturating_sub(1))
+                .unwrap_or(16)
+                .min(16);
+            let delay = nak_delay
+                .saturating_mul(1 << doublings)
+                .min(Duration::from_secs(60));
+            if let Err(e) = delivery.message.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(error = %e, "could not refuse an event");
             }
-            Some(_) => {
-                let doublings = u32::try_from(delivery.attempt.saturating_sub(1))
-                    .unwrap_or(16)
-                    .min(16);
-                let delay = nak_delay
-                    .saturating_mul(1 << doublings)
-                    .min(Duration::from_secs(60));
-                if let Err(e) = delivery.message.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(error = %e, "could not refuse an event");
-                }
-                Counters::add(&counters.naked);
-            }
+            Counters::add(&counters.naked);
         }
     }
 }
 
-/// Posts `delivery` as a [`DeadLetter`] and terminates it.
-async fn dead_letter(bus: &TypeMux, counters: &Counters, delivery: &Delivery, error: String) {
-    tracing::warn!(
-        event_type = %delivery.event_type,
-        shard = delivery.meta.shard.0,
-        seq = delivery.meta.seq.0,
-        %error,
-        "an event is a dead letter"
-    );
-    let letter = DeadLetter {
-        event_type: delivery.event_type.clone(),
-        meta: delivery.meta,
-        session_id: delivery.session_id.clone(),
-        data: String::from_utf8_lossy(&delivery.message.payload).into_owned(),
-        error,
-    };
-    let _ = bus.post(letter).await;
+/// The stream sequence numbers of the latest dead letters, so an event is
+/// posted as one once, whether its last handler failed or the server gave
+/// up on it first.
+#[derive(Default)]
+struct Lettered {
+    seqs: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Lettered {
+    /// How many are remembered.
+    const KEPT: usize = 4096;
+
+    /// Whether `seq` is new (and remembers it); 0 (unknown) always is.
+    fn first(&mut self, seq: u64) -> bool {
+        if seq == 0 {
+            return true;
+        }
+        if !self.seqs.insert(seq) {
+            return false;
+        }
+        self.order.push_back(seq);
+        if self.order.len() > Self::KEPT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seqs.remove(&old);
+        }
+        true
+    }
+}
+
+/// Posts `delivery` as a [`DeadLetter`] (unless it already was) and
+/// terminates it.
+async fn dead_letter(
+    bus: &TypeMux,
+    counters: &Counters,
+    lettered: &mut Lettered,
+    delivery: &Delivery,
+    error: String,
+) {
+    if lettered.first(delivery.stream_seq) {
+        let letter = DeadLetter {
+            event_type: delivery.event_type.clone(),
+            meta: delivery.meta,
+            session_id: delivery.session_id.clone(),
+            data: String::from_utf8_lossy(&delivery.message.payload).into_owned(),
+            error,
+        };
+        post_letter(bus, counters, letter).await;
+    }
     if let Err(e) = delivery.message.ack_with(AckKind::Term).await {
         tracing::warn!(error = %e, "could not terminate a dead letter");
     }
+}
+
+/// Posts `letter` and counts it.
+async fn post_letter(bus: &TypeMux, counters: &Counters, letter: DeadLetter) {
+    tracing::warn!(
+        event_type = %letter.event_type,
+        shard = letter.meta.shard.0,
+        seq = letter.meta.seq.0,
+        error = %letter.error,
+        "an event is a dead letter"
+    );
+    let _ = bus.post(letter).await;
     Counters::add(&counters.dead_letters);
 }
 
+/// JetStream's advisory that a message reached the consumer's
+/// `max_deliver` without being acknowledged (only the fields used).
+#[derive(serde::Deserialize)]
+struct MaxDeliveries {
+    /// The message's sequence number in the stream.
+    stream_seq: u64,
+    /// How many times it was delivered.
+    deliveries: u64,
+}
+
+/// The subject of the advisory JetStream publishes when a message of
+/// `consumer` on `stream` reaches `max_deliver` through ack timeouts.
+fn max_deliveries_subject(stream: &str, consumer: &str) -> String {
+    format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}")
+}
+
+/// A `MAX_DELIVERIES` advisory for `shard`'s consumer: the event, read
+/// back from the stream, goes to the acker as a dead letter.
+async fn exhausted(
+    shared: &Shared,
+    stream: &jetstream::stream::Stream,
+    shard: u32,
+    payload: &[u8],
+) {
+    let advisory: MaxDeliveries = match serde_json::from_slice(payload) {
+        Ok(advisory) => advisory,
+        Err(e) => {
+            tracing::warn!(shard, error = %e, "an unreadable max-deliveries advisory");
+            return;
+        }
+    };
+    let error = format!(
+        "not acknowledged within ack_wait in {} deliveries (a handler ran too long, or its worker stopped)",
+        advisory.deliveries
+    );
+    let attempt = u32::try_from(advisory.deliveries).unwrap_or(u32::MAX);
+    let letter = match stream.get_raw_message(advisory.stream_seq).await {
+        Ok(stored) => DeadLetter {
+            event_type: event_type_of(stored.subject.as_str()),
+            meta: DispatchMeta {
+                shard: ShardId(shard),
+                seq: Seq(header(Some(&stored.headers), HEADER_SEQ)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0)),
+                attempt,
+            },
+            session_id: header(Some(&stored.headers), HEADER_SESSION).unwrap_or_default(),
+            data: String::from_utf8_lossy(&stored.payload).into_owned(),
+            error,
+        },
+        // Gone from the stream (its age limit): the letter says which.
+        Err(e) => DeadLetter {
+            event_type: String::new(),
+            meta: DispatchMeta {
+                shard: ShardId(shard),
+                seq: Seq(0),
+                attempt,
+            },
+            session_id: String::new(),
+            data: String::new(),
+            error: format!(
+                "{error}; stream message {} could not be read back: {e}",
+                advisory.stream_seq
+            ),
+        },
+    };
+    let _ = shared.done.send(Report::Exhausted {
+        stream_seq: advisory.stream_seq,
+        letter: Box::new(letter),
+    });
+}
+
+/// The value of header `name`, if present.
+fn header(headers: Option<&async_nats::HeaderMap>, name: &str) -> Option<String> {
+    headers
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+}
+
+/// The dispatch type of an event subject, `<prefix>.evt.<TYPE>.<shard>`.
+fn event_type_of(subject: &str) -> String {
+    subject.rsplit('.').nth(1).unwrap_or_default().to_owned()
+}
+
+/// Tells the acker to end when dropped.
+struct EndAcker(mpsc::UnboundedSender<Report>);
+
+impl Drop for EndAcker {
+    fn drop(&mut self) {
+        let _ = self.0.send(Report::Shutdown);
+    }
+}
+
+/// A partition this worker holds the lease of.
+struct Held {
+    /// The lease's revision.
+    revision: u64,
+    /// Tells the consumer to stop.
+    stop: watch::Sender<bool>,
+    /// The consumer.
+    task: JoinHandle<()>,
+    /// The consumer's id, unique in the worker: what it says when it has
+    /// stopped (an earlier consumer of the same shard may say so late).
+    consumer: u64,
+}
+
 /// Keeps this worker's membership and its fair share of partitions.
+///
+/// A partition given up keeps its lease (renewed here) until its consumer
+/// has stopped: it pulls no more, refuses what it had pulled and not
+/// posted, and waits for what it posted to be settled. Only then is the
+/// lease deleted and another worker may take the partition, so events of
+/// one shard are handled in order across the handover.
 async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<bool>) {
+    // However this ends (a panic too), the acker ends after it.
+    let _ending = EndAcker(shared.done.clone());
     let member = format!("{}.member.{}", shared.service, shared.id);
-    let mut owned: HashMap<u32, (u64, watch::Sender<bool>, JoinHandle<()>)> = HashMap::new();
+    let mut owned: HashMap<u32, Held> = HashMap::new();
+    let mut releasing: HashMap<u32, Held> = HashMap::new();
+    // Consumers say here (by id) when they have stopped.
+    let (stopped_tx, mut stopped_rx) = mpsc::unbounded_channel::<u64>();
+    let mut stopped_ids: HashSet<u64> = HashSet::new();
+    let mut next_consumer = 0u64;
     let tick = shared.lease_ttl / 3;
+    let mut stopping = false;
     loop {
         let _ = put_with_ttl(
             &shared.js,
@@ -540,63 +887,112 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
             shared.lease_ttl,
         )
         .await;
-        let members = count_members(&shared).await.max(1);
-        let fair = shards.div_ceil(u32::try_from(members).unwrap_or(u32::MAX)) as usize;
-        // Renew what is ours; a lease lost (expired and taken) stops its
-        // partition.
-        let ids: Vec<u32> = owned.keys().copied().collect();
+        // Renew every lease, those being given up too; a lease lost
+        // (expired and taken) stops its partition at once.
+        let ids: Vec<u32> = owned.keys().chain(releasing.keys()).copied().collect();
         for shard in ids {
-            let key = part_key(&shared, shard);
-            let revision = owned.get(&shard).map_or(0, |o| o.0);
-            match put_with_ttl(
+            let Some(held) = owned.get_mut(&shard).or_else(|| releasing.get_mut(&shard)) else {
+                continue;
+            };
+            let renewed = put_with_ttl(
                 &shared.js,
                 &shared.bucket,
-                &key,
+                &part_key(&shared, shard),
                 id_value(&shared),
-                Some(revision),
+                Some(held.revision),
                 shared.lease_ttl,
             )
-            .await
-            {
-                Some(revision) => {
-                    if let Some(o) = owned.get_mut(&shard) {
-                        o.0 = revision;
-                    }
-                }
+            .await;
+            match renewed {
+                Some(revision) => held.revision = revision,
                 None => {
-                    if let Some((_, stop, task)) = owned.remove(&shard) {
-                        let _ = stop.send(true);
-                        let _ = task.await;
+                    tracing::warn!(shard, "a partition's lease was lost");
+                    if let Some(lost) = owned.remove(&shard).or_else(|| releasing.remove(&shard)) {
+                        let _ = lost.stop.send(true);
                     }
                 }
             }
         }
-        // Give up extras when others joined.
-        while owned.len() > fair {
-            let Some(&shard) = owned.keys().max() else {
-                break;
-            };
-            release(&shared, shard, owned.remove(&shard)).await;
+        // Free the leases of the consumers that have stopped (or ended
+        // otherwise: a panic).
+        while let Ok(id) = stopped_rx.try_recv() {
+            stopped_ids.insert(id);
         }
-        // Claim free partitions up to the fair share.
-        if owned.len() < fair {
+        let done: Vec<u32> = releasing
+            .iter()
+            .filter(|(_, h)| stopped_ids.contains(&h.consumer) || h.task.is_finished())
+            .map(|(shard, _)| *shard)
+            .collect();
+        stopped_ids.clear();
+        for shard in done {
+            if let Some(held) = releasing.remove(&shard) {
+                // It has said it stopped: it ends at once.
+                let _ = held.task.await;
+                let _ = shared
+                    .kv
+                    .delete_expect_revision(part_key(&shared, shard), Some(held.revision))
+                    .await;
+            }
+        }
+        if stopping {
+            for (shard, held) in owned.drain() {
+                let _ = held.stop.send(true);
+                releasing.insert(shard, held);
+            }
+            if releasing.is_empty() {
+                break;
+            }
+        } else {
+            let members = count_members(&shared).await.max(1);
+            let fair = shards.div_ceil(u32::try_from(members).unwrap_or(u32::MAX)) as usize;
+            // Give up extras when others joined.
+            while owned.len() > fair {
+                let Some(&shard) = owned.keys().max() else {
+                    break;
+                };
+                if let Some(held) = owned.remove(&shard) {
+                    let _ = held.stop.send(true);
+                    releasing.insert(shard, held);
+                }
+            }
+            // Claim free partitions up to the fair share.
             for shard in 0..shards {
                 if owned.len() >= fair {
                     break;
                 }
-                if owned.contains_key(&shard) {
+                if owned.contains_key(&shard) || releasing.contains_key(&shard) {
                     continue;
                 }
                 let key = part_key(&shared, shard);
                 let value = Bytes::from(shared.id.clone());
-                if let Ok(revision) = shared
-                    .kv
-                    .create_with_ttl(&key, value, shared.lease_ttl)
-                    .await
+                if let Ok(revision) = create_with_ttl(
+                    &shared.js,
+                    &shared.kv,
+                    &shared.bucket,
+                    &key,
+                    value,
+                    shared.lease_ttl,
+                )
+                .await
                 {
                     let (stop, stopped) = watch::channel(false);
-                    let task = tokio::spawn(consume(shared.clone(), shard, stopped));
-                    owned.insert(shard, (revision, stop, task));
+                    next_consumer += 1;
+                    let consumer = next_consumer;
+                    let task = tokio::spawn(consume(
+                        shared.clone(),
+                        shard,
+                        stopped,
+                        (consumer, stopped_tx.clone()),
+                    ));
+                    owned.insert(
+                        shard,
+                        Held {
+                            revision,
+                            stop,
+                            task,
+                            consumer,
+                        },
+                    );
                 }
             }
         }
@@ -606,32 +1002,15 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
             .store(owned.len() as u64, Ordering::Relaxed);
         tokio::select! {
             () = tokio::time::sleep(tick) => {}
-            _ = stop.changed() => break,
+            _ = stop.changed(), if !stopping => stopping = true,
+            // Back at once to free its lease; kept for the loop above.
+            Some(id) = stopped_rx.recv() => {
+                stopped_ids.insert(id);
+            }
         }
-    }
-    let shards: Vec<u32> = owned.keys().copied().collect();
-    for shard in shards {
-        release(&shared, shard, owned.remove(&shard)).await;
     }
     let _ = shared.kv.delete(&member).await;
     shared.counters.partitions.store(0, Ordering::Relaxed);
-}
-
-/// Stops consuming `shard` and frees its lease.
-async fn release(
-    shared: &Shared,
-    shard: u32,
-    owned: Option<(u64, watch::Sender<bool>, JoinHandle<()>)>,
-) {
-    let Some((revision, stop, task)) = owned else {
-        return;
-    };
-    let _ = stop.send(true);
-    let _ = task.await;
-    let _ = shared
-        .kv
-        .delete_expect_revision(part_key(shared, shard), Some(revision))
-        .await;
 }
 
 /// This worker's id, as a lease's value.
@@ -657,8 +1036,76 @@ async fn count_members(shared: &Shared) -> usize {
     }
 }
 
-/// Consumes `shard`'s partition until told to stop.
-async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool>) {
+/// Events asked for in one pull. The server sends no more than this
+/// until the worker asks again, so a stopping consumer knows it has all
+/// it was sent once its pull ends.
+const PULL_BATCH: usize = 128;
+
+/// How long one pull waits for events: also the longest a stopping
+/// consumer waits for its last pull to end.
+const PULL_EXPIRES: Duration = Duration::from_millis(500);
+
+/// Deliveries in flight, at most (a bound no consumer reaches: the
+/// server's `max_ack_pending` is far lower).
+const IN_FLIGHT: u32 = u32::MAX;
+
+/// Consumes `shard`'s partition until told to stop, then refuses what it
+/// pulled and did not post, waits (up to `ack_wait`) for what it posted
+/// to be settled, and says so, with its id, on `stopped`.
+async fn consume(
+    shared: Arc<Shared>,
+    shard: u32,
+    mut stop: watch::Receiver<bool>,
+    stopped: (u64, mpsc::UnboundedSender<u64>),
+) {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT as usize));
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let opened = tokio::select! {
+            opened = open_partition(&shared, shard) => opened,
+            _ = stop.changed() => break,
+        };
+        let result = match opened {
+            Ok(mut partition) => pull(&shared, shard, &mut partition, &in_flight, &mut stop).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "consuming a partition failed: retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    // What was posted is handled by this worker before another one takes
+    // the partition; one that takes longer than ack_wait was redelivered
+    // anyway.
+    let settled = tokio::time::timeout(shared.ack_wait, in_flight.acquire_many(IN_FLIGHT)).await;
+    if settled.is_err() {
+        tracing::warn!(
+            shard,
+            "events posted before the partition was given up were not settled within ack_wait"
+        );
+    }
+    let _ = stopped.1.send(stopped.0);
+}
+
+/// A partition's consumer, ready to pull.
+struct Partition {
+    stream: jetstream::stream::Stream,
+    consumer: consumer::PullConsumer,
+    /// JetStream's `MAX_DELIVERIES` advisories for the consumer.
+    advisories: async_nats::Subscriber,
+}
+
+/// Creates (or finds) `shard`'s durable consumer and subscribes to its
+/// advisories.
+async fn open_partition(shared: &Shared, shard: u32) -> Result<Partition, async_nats::Error> {
     let stream_name = super::stream_name(&shared.prefix);
     let filter_subjects: Vec<String> = match &shared.events {
         Some(types) => types
@@ -682,53 +1129,82 @@ async fn consume(shared: Arc<Shared>, shard: u32, mut stop: watch::Receiver<bool
         filter_subjects,
         ..Default::default()
     };
-    loop {
-        let consumed = async {
-            let stream = shared.js.get_stream(&stream_name).await?;
-            let consumer: consumer::PullConsumer =
-                stream.get_or_create_consumer(&name, config.clone()).await?;
-            let mut messages = consumer.messages().await?;
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(message) => deliver(&shared, shard, message).await,
-                    Err(e) => tracing::debug!(shard, error = %e, "consumer stream"),
+    let stream = shared.js.get_stream(&stream_name).await?;
+    let consumer = stream.get_or_create_consumer(&name, config).await?;
+    // Before pulling, so no advisory of this run is missed.
+    let advisories = shared
+        .js
+        .client()
+        .subscribe(max_deliveries_subject(&stream_name, &name))
+        .await?;
+    Ok(Partition {
+        stream,
+        consumer,
+        advisories,
+    })
+}
+
+/// Pulls `partition` one batch at a time, posting each event, until told
+/// to stop; then refuses the rest of the batch in progress (delivered
+/// again at once, ahead of later events, to whoever consumes next).
+async fn pull(
+    shared: &Shared,
+    shard: u32,
+    partition: &mut Partition,
+    in_flight: &Arc<Semaphore>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), async_nats::Error> {
+    let Partition {
+        stream,
+        consumer,
+        advisories,
+    } = partition;
+    let mut stopping = *stop.borrow_and_update();
+    while !stopping {
+        let mut batch = consumer
+            .batch()
+            .max_messages(PULL_BATCH)
+            .expires(PULL_EXPIRES)
+            .messages()
+            .await?;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed(), if !stopping => stopping = true,
+                message = batch.next() => match message {
+                    Some(Ok(message)) if stopping => {
+                        if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+                            tracing::debug!(shard, error = %e, "could not give an event back");
+                        }
+                    }
+                    Some(Ok(message)) => {
+                        let permit = in_flight.clone().try_acquire_owned().ok();
+                        deliver(shared, shard, message, permit).await;
+                    }
+                    Some(Err(e)) => tracing::debug!(shard, error = %e, "consumer pull"),
+                    None => break,
+                },
+                Some(advisory) = advisories.next(), if !stopping => {
+                    exhausted(shared, stream, shard, &advisory.payload).await;
                 }
             }
-            Ok::<_, async_nats::Error>(())
-        };
-        tokio::select! {
-            result = consumed => {
-                if let Err(e) = result {
-                    tracing::warn!(shard, error = %e, "consuming a partition failed: retrying");
-                }
-            }
-            _ = stop.changed() => return,
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(250)) => {}
-            _ = stop.changed() => return,
         }
     }
+    Ok(())
 }
 
 /// Decodes one delivery and posts it on the bus, telling the acker.
-async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_owned())
-    };
-    // `<prefix>.evt.<TYPE>.<shard>`.
-    let event_type = message
-        .subject
-        .as_str()
-        .rsplit('.')
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    let attempt = message.info().map_or(1, |info| info.delivered);
+async fn deliver(
+    shared: &Shared,
+    shard: u32,
+    message: jetstream::Message,
+    in_flight: Option<OwnedSemaphorePermit>,
+) {
+    let header = |name: &str| header(message.headers.as_ref(), name);
+    let event_type = event_type_of(message.subject.as_str());
+    let (attempt, stream_seq) = message
+        .info()
+        .map_or((1, 0), |info| (info.delivered, info.stream_sequence));
     if attempt > 1 {
         Counters::add(&shared.counters.redelivered);
     }
@@ -742,7 +1218,9 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
         meta,
         session_id: header(HEADER_SESSION).unwrap_or_default(),
         attempt,
+        stream_seq,
         message,
+        _in_flight: in_flight,
     });
     // Decoded from the payload in place; the decode owns what it posts.
     let decoded = match std::str::from_utf8(&delivery.message.payload) {
@@ -754,13 +1232,19 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
     };
     match decoded {
         Ok(Some(remote)) => {
-            // Told before the post, so no handler's report can come first.
-            let handlers = shared.tracker.count(remote.type_id);
-            let _ = shared.done.send(Report::Posted {
-                key: remote.key,
-                handlers,
-                delivery,
-            });
+            // Told before the post, so no handler's report can come first;
+            // under the registry's lock, so a handler removed meanwhile is
+            // reported removed after this.
+            shared
+                .bus
+                .handler_registry()
+                .with_handlers(remote.type_id, |handlers| {
+                    let _ = shared.done.send(Report::Posted {
+                        key: remote.key,
+                        handlers: handlers.to_vec(),
+                        delivery,
+                    });
+                });
             if remote.post.await.is_err() {
                 tracing::debug!("the worker's bus is closed");
             }
@@ -768,12 +1252,75 @@ async fn deliver(shared: &Shared, shard: u32, message: jetstream::Message) {
         Ok(None) => {
             let _ = shared.done.send(Report::Posted {
                 key: 0,
-                handlers: 0,
+                handlers: Vec::new(),
                 delivery,
             });
         }
         Err(error) => {
             let _ = shared.done.send(Report::Undecodable { delivery, error });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_a_dead_letter_once() {
+        let mut lettered = Lettered::default();
+        assert!(lettered.first(7));
+        assert!(!lettered.first(7));
+        assert!(
+            lettered.first(0) && lettered.first(0),
+            "unknown: never merged"
+        );
+        for seq in 100..100 + Lettered::KEPT as u64 {
+            assert!(lettered.first(seq));
+        }
+        // Only the latest are remembered.
+        assert!(lettered.first(7));
+        assert_eq!(lettered.order.len(), Lettered::KEPT);
+    }
+
+    #[test]
+    fn an_event_waits_for_every_handler_it_was_posted_to() {
+        let mut ledger = Ledger::new();
+        assert!(ledger.posted(1, vec![10, 11], "e").is_none());
+        assert!(ledger.done(10, 1, None).is_none());
+        assert_eq!(ledger.done(11, 1, None), Some(("e", None)));
+        // With no handler, at once.
+        assert_eq!(ledger.posted(2, vec![], "f"), Some(("f", None)));
+    }
+
+    #[test]
+    fn a_handler_added_while_an_event_was_posted_does_not_finish_it() {
+        let mut ledger = Ledger::new();
+        assert!(ledger.posted(1, vec![10], "e").is_none());
+        // Handler 12 was not listed: its report is not a missing one's.
+        assert!(ledger.done(12, 1, None).is_none());
+        assert!(ledger.done(12, 1, Some("x".into())).is_none());
+        assert_eq!(ledger.done(10, 1, None), Some(("e", None)));
+    }
+
+    #[test]
+    fn the_last_error_is_kept_and_a_removed_handler_fails_what_it_had_not_run() {
+        let mut ledger = Ledger::new();
+        assert!(ledger.posted(1, vec![10, 11], "e").is_none());
+        assert!(ledger.posted(2, vec![11], "f").is_none());
+        assert!(ledger.posted(3, vec![10], "g").is_none());
+        assert!(ledger.done(10, 1, Some("boom".into())).is_none());
+        let mut finished = ledger.removed(11);
+        finished.sort();
+        assert_eq!(
+            finished,
+            [
+                ("e", Some("boom".to_owned())),
+                ("f", Some("a handler was removed before it ran".to_owned()))
+            ]
+        );
+        // Untouched by the removal.
+        assert_eq!(ledger.done(10, 3, None), Some(("g", None)));
+        assert!(ledger.awaiting.is_empty());
     }
 }

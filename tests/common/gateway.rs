@@ -61,6 +61,25 @@ pub async fn eventually(what: &str, done: impl Fn() -> bool) {
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
+/// Waits (up to [`LIMIT`]) until `get` gives a value, asking every 10 ms;
+/// the async [`eventually`], for a condition read over the network.
+pub async fn eventually_some<T, Fut>(what: &str, mut get: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let polled = timeout(LIMIT, async {
+        loop {
+            if let Some(value) = get().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    polled
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
 /// The tests' server settings: no generated traffic, fast heartbeats and
 /// identify windows. The server's identify window is a quarter of the
 /// client queue's ([`config`]), so no scheduling delay on a loaded machine

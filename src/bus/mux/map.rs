@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 use super::index::{Lookup, TopicIndex, TypeIdHasher};
 use super::state::StateMap;
 use super::topic::{AnyTopic, RingPost, Topic, topic_arc, typed_topic};
+use crate::bus::handler::HandlerRegistry;
 use crate::bus::ring::Receiver;
 use crate::bus::stream::{EventStream, LossyStream};
 use crate::sync::lock;
@@ -134,6 +135,8 @@ pub(super) struct Inner {
     idle: Notify,
     /// User state for handler extractors, by type.
     pub(super) states: StateMap,
+    /// The handlers registered on the bus, and who is told of their calls.
+    handlers: Arc<HandlerRegistry>,
 }
 
 /// The topics of a bus, by event type.
@@ -171,8 +174,14 @@ impl TypeMux {
                 inflight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 states: StateMap::default(),
+                handlers: Arc::default(),
             }),
         }
+    }
+
+    /// The handlers registered on this bus, by event type.
+    pub(crate) fn handler_registry(&self) -> &Arc<HandlerRegistry> {
+        &self.inner.handlers
     }
 
     /// How many events a reliable subscriber may lag behind.
