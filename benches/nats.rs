@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 
 use common::report::{env_u64, json_num, target_dir};
 use shardbus::TypeMux;
+use shardbus::bridge::{NatsBridge, NatsBus};
 use shardbus::gateway::{DispatchMeta, EventType, RawDispatch};
 use shardbus::model::{MessageCreate, Seq, SessionId, ShardId};
-use shardbus::nats::{NatsBridge, NatsBus};
 use shardbus_sim::NatsServer;
 
 const FIXTURE: &str = include_str!("fixtures/message_create_small.json");

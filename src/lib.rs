@@ -2,14 +2,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "nats")]
+pub mod bridge;
 pub mod bus;
 pub mod gateway;
 pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod model;
-#[cfg(feature = "nats")]
-pub mod nats;
 #[cfg(feature = "gateway")]
 pub mod shard;
 pub mod state;

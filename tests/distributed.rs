@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::gateway::{message, sim, test_config};
-use shardbus::nats::ResumeStore;
+use shardbus::bridge::ResumeStore;
 use shardbus_sim::{NatsServer, ResumeOutcome, Sim, SimConfig};
 use tokio::sync::mpsc;
 

@@ -14,7 +14,7 @@ use async_nats::jetstream::{self, consumer};
 use common::gateway::{LIMIT, Msg, config, eventually_some, message, sim, test_config};
 use common::nats::jetstream;
 use futures::StreamExt;
-use shardbus::nats::{NatsBridge, ResumeState, ResumeStore};
+use shardbus::bridge::{NatsBridge, ResumeState, ResumeStore};
 use shardbus::shard::Manager;
 use shardbus_sim::{GuildId, NatsServer, Sim, SimConfig};
 use tokio::time::timeout;

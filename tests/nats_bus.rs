@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::gateway::{LIMIT, config, eventually, message, sim, test_config};
 use common::nats::jetstream;
+use shardbus::bridge::{DeadLetter, NatsBridge, NatsBus};
 use shardbus::model::MessageCreate;
-use shardbus::nats::{DeadLetter, NatsBridge, NatsBus};
 use shardbus::shard::Manager;
 use shardbus::{BoxError, State, TypeMux};
 use shardbus_sim::{GuildId, NatsServer, Sim, SimConfig};
@@ -243,7 +243,7 @@ async fn a_bus_feeds_one_worker_at_a_time() {
         .bus(bus.clone())
         .start()
         .await;
-    assert!(matches!(second, Err(shardbus::nats::NatsError::BusTaken)));
+    assert!(matches!(second, Err(shardbus::bridge::NatsError::BusTaken)));
     first.close().await;
     let third = NatsBus::builder(jetstream(&server).await, "one", 1)
         .bus(bus)
@@ -476,8 +476,8 @@ async fn a_partition_given_up_to_a_new_worker_keeps_its_order() {
 
 #[tokio::test]
 async fn commands_reach_a_shard_through_the_host_that_runs_it() {
+    use shardbus::bridge::{CommandSendError, CommandServer, ShardCommand, ShardCommands};
     use shardbus::gateway::UpdatePresence;
-    use shardbus::nats::{CommandSendError, CommandServer, ShardCommand, ShardCommands};
     let server = NatsServer::start().unwrap();
     let host = host(&server, 2).await;
     let client = async_nats::connect(server.url()).await.unwrap();
@@ -528,8 +528,8 @@ async fn commands_reach_a_shard_through_the_host_that_runs_it() {
 
 #[tokio::test]
 async fn a_command_server_answers_as_soon_as_serve_returns() {
+    use shardbus::bridge::{CommandServer, ShardCommand, ShardCommands};
     use shardbus::gateway::UpdatePresence;
-    use shardbus::nats::{CommandServer, ShardCommand, ShardCommands};
     let server = NatsServer::start().unwrap();
     let host = host(&server, 1).await;
     let commands = ShardCommands::new(async_nats::connect(server.url()).await.unwrap());
@@ -637,9 +637,9 @@ async fn a_partition_claimed_after_a_release_moves_on_when_its_worker_crashes() 
 
 #[tokio::test]
 async fn a_member_request_goes_to_the_shard_and_its_chunk_comes_back_to_the_worker() {
+    use shardbus::bridge::{CommandServer, ShardCommand, ShardCommands};
     use shardbus::gateway::RequestGuildMembers;
     use shardbus::model::GuildMembersChunk;
-    use shardbus::nats::{CommandServer, ShardCommand, ShardCommands};
     let server = NatsServer::start().unwrap();
     let sim = sim(SimConfig {
         shards: 2,

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use common::gateway::{config, sim, test_config};
 use common::nats::jetstream;
+use shardbus::bridge::NatsIdentifyQueue;
 use shardbus::gateway::IdentifyQueue;
 use shardbus::model::{SessionStartLimit, ShardId};
-use shardbus::nats::NatsIdentifyQueue;
 use shardbus::shard::Manager;
 use shardbus_sim::{NatsServer, SimConfig};
 use tokio::time::{Instant, timeout};

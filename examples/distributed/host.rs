@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use shardbus::bridge::{CommandServer, NatsBridge, NatsIdentifyQueue, ResumeStore};
 use shardbus::gateway::{GatewayConfig, IdentifyQueue, Intents};
 use shardbus::http::{Client, DISCORD_API};
-use shardbus::nats::{CommandServer, NatsBridge, NatsIdentifyQueue, ResumeStore};
 use shardbus::shard::Manager;
 
 /// The command line.

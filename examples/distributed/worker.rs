@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use shardbus::bridge::NatsBus;
 use shardbus::http::{Client, DISCORD_API, Http};
 use shardbus::model::MessageCreate;
-use shardbus::nats::NatsBus;
 use shardbus::{BoxError, State, TypeMux};
 
 /// The command line.

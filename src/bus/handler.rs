@@ -177,7 +177,7 @@ pub struct MissingState {
 
 /// Told of every handler call's outcome on a bus that has one: how a
 /// broker's consumer acknowledges an event once every handler of it is
-/// done (`shardbus::nats::NatsBus`).
+/// done (`shardbus::bridge::NatsBus`).
 pub(crate) trait CallTracker: Send + Sync + 'static {
     /// Handler `handler`'s call for the event at `key` (its `Arc`'s
     /// address) ended, with its error if it failed.

@@ -37,7 +37,7 @@ pub struct DispatchMeta {
     pub seq: Seq,
     /// How many times this dispatch has been delivered to this process:
     /// 0 for one from a local shard; from NATS
-    /// (`shardbus::nats::NatsBus`), the delivery count, more than 1 when
+    /// (`shardbus::bridge::NatsBus`), the delivery count, more than 1 when
     /// the broker delivers it again after a failure or a crash, so a
     /// handler can be idempotent.
     pub attempt: u32,

@@ -72,7 +72,7 @@ impl ResumeState {
 ///
 /// ```no_run
 /// use shardbus::gateway::{GatewayConfig, Intents};
-/// use shardbus::nats::ResumeStore;
+/// use shardbus::bridge::ResumeStore;
 /// use shardbus::shard::Manager;
 ///
 /// # async fn run(js: async_nats::jetstream::Context) -> Result<(), Box<dyn std::error::Error>> {

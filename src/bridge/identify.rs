@@ -90,10 +90,10 @@ fn now_ms() -> u64 {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use shardbus::nats::NatsIdentifyQueue;
+/// use shardbus::bridge::NatsIdentifyQueue;
 ///
 /// # async fn run(js: async_nats::jetstream::Context, limit: shardbus::model::SessionStartLimit)
-/// # -> Result<(), shardbus::nats::NatsError> {
+/// # -> Result<(), shardbus::bridge::NatsError> {
 /// let queue = NatsIdentifyQueue::open(&js, "shardbus", limit.max_concurrency)
 ///     .await?
 ///     .with_budget(&limit)

@@ -146,7 +146,7 @@ mod server {
     use crate::bus::BoxError;
 
     use super::{Answer, ShardCommand, command_subject};
-    use crate::nats::{NatsError, check_prefix};
+    use crate::bridge::{NatsError, check_prefix};
     use crate::shard::Manager;
 
     /// Answers commands for the shards a host runs (`<prefix>.cmd.<shard>`

@@ -29,19 +29,19 @@
 //! prefix (`shardbus` by default): stream `shardbus_events`, bucket
 //! `shardbus_resume`, bucket `shardbus_identify`.
 
-#[cfg(feature = "gateway")]
-mod bridge;
 mod command;
 mod identify;
+#[cfg(feature = "gateway")]
+mod publish;
 mod resume;
 mod worker;
 
 #[cfg(feature = "gateway")]
-pub use bridge::{BridgeBuilder, BridgeStats, NatsBridge};
-#[cfg(feature = "gateway")]
 pub use command::CommandServer;
 pub use command::{CommandSendError, ShardCommand, ShardCommands, command_subject};
 pub use identify::NatsIdentifyQueue;
+#[cfg(feature = "gateway")]
+pub use publish::{BridgeBuilder, BridgeStats, NatsBridge};
 pub use resume::{RESUME_TTL, ResumeState, ResumeStore};
 pub use worker::{DeadLetter, NatsBus, NatsBusBuilder, WorkerStats};
 
