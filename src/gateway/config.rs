@@ -353,11 +353,6 @@ mod tests {
         assert!(custom.registry.contains("MESSAGE_CREATE"), "defaults kept");
         assert!(!a.registry.contains("SHARDBUS_CUSTOM"), "others unchanged");
     }
-}
-
-#[cfg(test)]
-mod resume_url_tests {
-    use super::*;
 
     #[test]
     fn only_websocket_urls_with_a_host_are_resumed_through() {
