@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -53,13 +53,18 @@ use super::error::HttpError;
 use super::interaction::{InteractionMessage, InteractionResponse};
 use crate::bus::{BoxError, BoxFuture, Subscription, TypeMux};
 use crate::model::{
-    ApplicationCommand, ApplicationId, ChannelId, GuildId, InteractionCreate, InteractionType,
-    Message, RoleId, UserId,
+    ApplicationCommand, ApplicationId, ChannelId, GuildId, InteractionCreate, InteractionId,
+    InteractionType, Message, RoleId, UserId,
 };
 
 /// How long a handler may take before the registry defers for it: a
 /// margin inside Discord's 3 seconds for the callback's own round trip.
+/// It counts from the interaction's creation (its id's time), so time spent
+/// waiting in a busy bus counts too.
 pub const AUTO_DEFER: Duration = Duration::from_millis(2200);
+
+/// Discord's limit for an interaction's first answer.
+const INTERACTION_DEADLINE: Duration = Duration::from_secs(3);
 
 /// A command handler.
 type CommandFn = dyn Fn(CommandContext) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync;
@@ -183,7 +188,8 @@ impl Commands {
         self
     }
 
-    /// When to defer for a handler that has not answered (`None`: never).
+    /// When to defer for a handler that has not answered, counted from the
+    /// interaction's creation (`None`: never; [`AUTO_DEFER`] by default).
     #[must_use]
     pub fn auto_defer(mut self, after: Option<Duration>) -> Self {
         self.auto_defer = after;
@@ -314,7 +320,8 @@ impl Commands {
             // callback when the time comes.
             let finished = CancellationToken::new();
             if let Some(after) = auto {
-                tokio::spawn(auto_defer(ctx.clone(), after, finished.clone()));
+                let delay = defer_delay(ctx.interaction().id, after, SystemTime::now());
+                tokio::spawn(auto_defer(ctx.clone(), delay, finished.clone()));
             }
             let result = handler(ctx.clone()).await;
             finished.cancel();
@@ -330,6 +337,19 @@ impl Commands {
                 ctx.report_failure().await;
             }
         });
+    }
+}
+
+/// How long from `now` until `after` has passed since interaction `id` was
+/// created (its snowflake's time): an interaction that waited in a busy
+/// bus has less of Discord's 3 seconds left. An age beyond those 3 seconds
+/// says the clocks disagree (or the token is spent already), and `after`
+/// counts from now, as it does when the id's time is in the future.
+fn defer_delay(id: InteractionId, after: Duration, now: SystemTime) -> Duration {
+    let created = UNIX_EPOCH + Duration::from_millis(id.timestamp_ms());
+    match now.duration_since(created) {
+        Ok(age) if age <= INTERACTION_DEADLINE => after.saturating_sub(age),
+        _ => after,
     }
 }
 
@@ -892,6 +912,26 @@ mod tests {
             "{line}"
         );
         assert!(body.contains("Something went wrong."), "{body}");
+    }
+
+    #[test]
+    fn the_automatic_defer_counts_from_the_interactions_creation() {
+        let after = Duration::from_millis(2200);
+        // Whole milliseconds, as snowflakes hold them.
+        let now = UNIX_EPOCH + Duration::from_millis(1_796_000_000_000);
+        let made = |ago: Duration| {
+            let ms = (now - ago).duration_since(UNIX_EPOCH).unwrap().as_millis();
+            InteractionId((u64::try_from(ms).unwrap() - 1_420_070_400_000) << 22)
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(defer_delay(made(ms(0)), after, now), after);
+        // Waited 2 s in a busy bus: 200 ms are left.
+        assert_eq!(defer_delay(made(ms(2000)), after, now), ms(200));
+        assert_eq!(defer_delay(made(ms(2900)), after, now), Duration::ZERO);
+        // Older than Discord's 3 s, or made in the future: the clocks
+        // disagree, and the delay counts from now.
+        assert_eq!(defer_delay(made(ms(60_000)), after, now), after);
+        assert_eq!(defer_delay(made(ms(0)), after, now - ms(5000)), after);
     }
 
     #[test]
