@@ -793,12 +793,10 @@ async fn exhausted(
             event_type: event_type_of(stored.subject.as_str()),
             meta: DispatchMeta {
                 shard: ShardId(shard),
-                seq: Seq(header(Some(&stored.headers), HEADER_SEQ)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0)),
+                seq: seq_of(Some(&stored.headers)),
                 attempt,
             },
-            session_id: header(Some(&stored.headers), HEADER_SESSION).unwrap_or_default(),
+            session_id: session_of(Some(&stored.headers)),
             data: String::from_utf8_lossy(&stored.payload).into_owned(),
             error,
         },
@@ -824,11 +822,18 @@ async fn exhausted(
     });
 }
 
-/// The value of header `name`, if present.
-fn header(headers: Option<&async_nats::HeaderMap>, name: &str) -> Option<String> {
+/// The dispatch's seq, from an event's headers (0 if missing).
+fn seq_of(headers: Option<&async_nats::HeaderMap>) -> Seq {
+    let seq = headers.and_then(|h| h.get(HEADER_SEQ));
+    Seq(seq.and_then(|v| v.as_str().parse().ok()).unwrap_or(0))
+}
+
+/// The gateway session, from an event's headers (empty if missing).
+fn session_of(headers: Option<&async_nats::HeaderMap>) -> String {
     headers
-        .and_then(|h| h.get(name))
+        .and_then(|h| h.get(HEADER_SESSION))
         .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 /// The dispatch type of an event subject, `<prefix>.evt.<TYPE>.<shard>`.
@@ -964,7 +969,7 @@ async fn coordinate(shared: Arc<Shared>, shards: u32, mut stop: watch::Receiver<
                     continue;
                 }
                 let key = part_key(&shared, shard);
-                let value = Bytes::from(shared.id.clone());
+                let value = id_value(&shared);
                 if let Ok(revision) = create_with_ttl(
                     &shared.js,
                     &shared.kv,
@@ -1046,8 +1051,10 @@ const PULL_BATCH: usize = 128;
 const PULL_EXPIRES: Duration = Duration::from_millis(500);
 
 /// Deliveries in flight, at most (a bound no consumer reaches: the
-/// server's `max_ack_pending` is far lower).
-const IN_FLIGHT: u32 = u32::MAX;
+/// server's `max_ack_pending` is far lower). Below tokio's
+/// `Semaphore::MAX_PERMITS` on 32-bit targets too, where `u32::MAX` would
+/// make `Semaphore::new` panic.
+const IN_FLIGHT: u32 = 1 << 28;
 
 /// Consumes `shard`'s partition until told to stop, then refuses what it
 /// pulled and did not post, waits (up to `ack_wait`) for what it posted
@@ -1200,7 +1207,6 @@ async fn deliver(
     message: jetstream::Message,
     in_flight: Option<OwnedSemaphorePermit>,
 ) {
-    let header = |name: &str| header(message.headers.as_ref(), name);
     let event_type = event_type_of(message.subject.as_str());
     let (attempt, stream_seq) = message
         .info()
@@ -1210,13 +1216,13 @@ async fn deliver(
     }
     let meta = DispatchMeta {
         shard: ShardId(shard),
-        seq: Seq(header(HEADER_SEQ).and_then(|s| s.parse().ok()).unwrap_or(0)),
+        seq: seq_of(message.headers.as_ref()),
         attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
     };
     let delivery = Box::new(Delivery {
         event_type: event_type.clone(),
         meta,
-        session_id: header(HEADER_SESSION).unwrap_or_default(),
+        session_id: session_of(message.headers.as_ref()),
         attempt,
         stream_seq,
         message,
