@@ -199,14 +199,6 @@ struct BucketState {
     reset_at: Option<Instant>,
 }
 
-impl BucketState {
-    /// Whether nothing is in flight and no window is running at `now`:
-    /// forgetting the bucket then loses nothing.
-    fn at_rest(&self, now: Instant) -> bool {
-        self.in_flight == 0 && self.reset_at.is_none_or(|at| at <= now)
-    }
-}
-
 /// One bucket: a route's own until Discord names it, then shared by every
 /// route with that bucket id and major parameter.
 #[derive(Debug)]
@@ -344,9 +336,11 @@ impl Bucket {
         state.reset_at = Some(state.reset_at.map_or(until, |at| at.max(until)));
     }
 
-    /// Whether forgetting the bucket at `now` loses nothing.
+    /// Whether nothing is in flight and no window is running at `now`:
+    /// forgetting the bucket then loses nothing.
     fn at_rest(&self, now: Instant) -> bool {
-        lock(&self.state).at_rest(now)
+        let state = lock(&self.state);
+        state.in_flight == 0 && state.reset_at.is_none_or(|at| at <= now)
     }
 }
 
